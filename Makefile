@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine:
+#   make demo   install, then train LeNet on the bundled digits and write a run with its plots
+#   make test   install, then run the test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SYSTEM_PACKAGES := graphviz dataset-fashion-mnist
+
+.PHONY: install system-deps demo test lint format clean
+
+install: system-deps $(STAMP)
+
+# Debian packages: Graphviz draws model graphs, dataset-fashion-mnist is real data for the tests
+# and presets. Installed when we run as root with apt; otherwise we say what to install.
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian packages:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "warning: apt-get could not install$$missing; graphs and Fashion-MNIST tests will be skipped"; \
+	else \
+		echo "note: install the Debian packages$$missing (sudo apt-get install$$missing) for model graphs and real Fashion-MNIST data"; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "zoo needs Python 3.11 or newer"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/zoo plot --model lenet -o output/lenet.png
+	$(BIN)/zoo summary --model lenet
+
+test: install
+	$(BIN)/ruff check zoo tests scripts
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check zoo tests scripts
+	$(BIN)/ruff format --check zoo tests scripts
+
+format: install
+	$(BIN)/ruff format zoo tests scripts
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

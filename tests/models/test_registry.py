@@ -1,0 +1,116 @@
+import pytest
+
+from zoo.errors import ZooError
+from zoo.models import build_model, get_spec, list_models
+from zoo.models.registry import check_input_shape, parse_shape
+
+
+def test_wildcards_filter_and_numbers_sort_naturally():
+    names = list_models("resnet*")
+    cifar = [n for n in names if get_spec(n).family == "resnet" and n[6:].isdigit()]
+    assert cifar == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet164"]
+    assert all(n.startswith("resnet") for n in names)
+    assert list_models("*googlenet") == ["googlenet", "minigooglenet"]
+    assert list_models("no-such-*") == []
+
+
+def test_pretrained_filter_keeps_only_imagenet_models():
+    pretrained = list_models(pretrained=True)
+    assert "vgg16" in pretrained and "mobilenetv2" in pretrained
+    assert "minivggnet" not in pretrained
+    assert all(get_spec(n).pretrained for n in pretrained)
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(ZooError, match="did you mean resnet56") as info:
+        get_spec("resnet65")
+    assert info.value.exit_code == 2
+
+
+def test_every_required_architecture_is_registered():
+    required = {
+        "shallownet",
+        "lenet",
+        "lenet5",
+        "minivggnet",
+        "alexnet",
+        "minigooglenet",
+        "googlenet",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet_preact",
+        "vgg16",
+        "vgg19",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnet50v2",
+        "inceptionv3",
+        "xception",
+        "mobilenetv2",
+        "densenet121",
+        "efficientnetb0",
+    }
+    assert required <= set(list_models())
+
+
+@pytest.mark.parametrize(
+    "name, depth, paper_millions",
+    [
+        ("resnet20", 20, 0.27),
+        ("resnet32", 32, 0.46),
+        ("resnet44", 44, 0.66),
+        ("resnet56", 56, 0.85),
+        ("resnet110", 110, 1.7),
+    ],
+)
+def test_cifar_resnets_match_table_6_of_the_paper(name, depth, paper_millions):
+    model = build_model(name)
+    params = model.count_params()
+    assert abs(params / 1e6 - paper_millions) / paper_millions < 0.03, params
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert len(convs) + len(dense) == depth  # 6n+2 weighted layers, option A adds none
+
+
+def test_resnet164_matches_identity_mappings_paper():
+    assert abs(build_model("resnet164").count_params() / 1.7e6 - 1) < 0.03
+
+
+def test_too_small_input_names_the_smallest_size_and_the_resize_flag():
+    with pytest.raises(ZooError) as info:
+        build_model("alexnet", input_shape=(28, 28, 1))
+    message = str(info.value)
+    assert "67x67" in message and "--image-size 67,67" in message and "28x28" in message
+
+
+def test_imagenet_models_reject_grayscale():
+    with pytest.raises(ZooError, match="3 channels"):
+        check_input_shape(get_spec("vgg16"), (64, 64, 1))
+
+
+def test_unknown_builder_argument_lists_the_accepted_ones():
+    with pytest.raises(ZooError, match="batch_norm"):
+        build_model("minivggnet", batchnorm=False)
+
+
+def test_minivggnet_batch_norm_switch():
+    with_bn = build_model("minivggnet")
+    without = build_model("minivggnet", batch_norm=False)
+    bn = [layer for layer in with_bn.layers if "BatchNormalization" in type(layer).__name__]
+    assert len(bn) == 5
+    assert not any("BatchNormalization" in type(layer).__name__ for layer in without.layers)
+
+
+@pytest.mark.parametrize("text, expected", [("32,32,3", (32, 32, 3)), ("28x28", (28, 28))])
+def test_parse_shape(text, expected):
+    assert parse_shape(text) == expected
+
+
+@pytest.mark.parametrize("text", ["32,a,3", "0,32,3", "-1,2,3"])
+def test_parse_shape_rejects_garbage(text):
+    with pytest.raises(ZooError):
+        parse_shape(text)

@@ -1,0 +1,246 @@
+"""The `zoo` command line: parses, then hands off.
+
+Nothing heavy is imported at module level: `zoo --help` and `zoo models` never load
+TensorFlow or Keras. Each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from zoo import __version__
+from zoo.errors import EXIT_FAILURE, EXIT_USAGE, ZooError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line: `zoo: error: ...`, exit 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's signature
+        raise ZooError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _load_keras():
+    from zoo.backend import load_keras
+
+    return load_keras()
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Off a terminal (pipes, CI logs) keep tables on one line per row rather than wrapping at 80.
+    width = None if stream.isatty() else 200
+    return Console(file=stream, width=width, soft_wrap=False)
+
+
+def _shape_arg(text: str) -> tuple[int, ...]:
+    from zoo.models.registry import parse_shape
+
+    shape = parse_shape(text)
+    if len(shape) not in (2, 3):
+        raise ZooError(f"bad --input-shape '{text}': expected H,W or H,W,C")
+    return shape
+
+
+def _resolve_shape(spec, shape):
+    if shape is None:
+        return spec.input_shape
+    if len(shape) == 2:
+        return (*shape, spec.input_shape[-1])
+    return shape
+
+
+# ---------------------------------------------------------------------------------------------
+# zoo models
+
+
+def cmd_models(args) -> int:
+    from zoo.models.flops import human
+    from zoo.models.registry import get_spec, list_models
+
+    names = list_models(args.pattern, pretrained=args.pretrained)
+    if args.pattern and not names and not any(c in args.pattern for c in "*?["):
+        get_spec(args.pattern)  # raises with suggestions of close names
+    if args.pattern and not names:
+        raise ZooError(f"no model matches '{args.pattern}' ('zoo models' lists them all)")
+    specs = [get_spec(n) for n in names]
+    if args.json:
+        print(json.dumps([s.as_dict() for s in specs], indent=2))
+        return 0
+
+    from rich.table import Table
+
+    table = Table(title=f"{len(specs)} models", title_justify="left")
+    for column, justify in (
+        ("name", "left"),
+        ("family", "left"),
+        ("params", "right"),
+        ("input", "right"),
+        ("classes", "right"),
+        ("pretrained", "center"),
+        ("reference", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for s in specs:
+        table.add_row(
+            s.name,
+            s.family,
+            human(s.params),
+            "x".join(map(str, s.input_shape)),
+            str(s.num_classes),
+            "yes" if s.pretrained else "no",
+            s.reference,
+        )
+    _console().print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# zoo summary / zoo plot
+
+
+def _build_for_display(args):
+    _load_keras()
+    from zoo.models.registry import build_model, get_spec
+
+    spec = get_spec(args.model)
+    shape = _resolve_shape(spec, args.input_shape)
+    return build_model(spec.name, input_shape=shape, num_classes=args.classes)
+
+
+def cmd_summary(args) -> int:
+    model = _build_for_display(args)
+    from zoo.models.flops import count_flops, human
+
+    if not sys.stdout.isatty():
+        os.environ.setdefault("COLUMNS", "120")  # Keras sizes its table from the terminal
+    model.summary(print_fn=lambda text, **_: print(text, end="" if text.endswith("\n") else "\n"))
+    flops = count_flops(model)
+    print(f"Input shape: {'x'.join(str(d) for d in model.input_shape[1:])}")
+    print(f"Parameters: {model.count_params():,}")
+    print(f"Forward FLOPs per image: {flops:,} ({human(flops)}; 2 x conv and dense multiply-adds)")
+    return 0
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    output = Path(args.output or Path("output") / f"{args.model.lower()}.png")
+    if output.suffix.lower() not in PLOT_FORMATS:
+        raise ZooError(f"cannot write '{output}': the file must end in {', '.join(PLOT_FORMATS)}")
+
+    from zoo.plots import check_graphviz, plot_model_graph
+
+    check_graphviz()
+    model = _build_for_display(args)
+    plot_model_graph(model, output)
+    print(output)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="zoo",
+        description="A Keras model zoo and training CLI: build, train, compare and run classic "
+        "image classifiers.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "models",
+        help="list the registered architectures",
+        formatter_class=_Formatter,
+        description="List the registered architectures, with their family, "
+        "parameter count at the default input, default input shape, whether "
+        "ImageNet weights exist, and the paper each follows.",
+    )
+    p.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'resnet*'")
+    p.add_argument("--pretrained", action="store_true", help="only models with ImageNet weights")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=cmd_models)
+
+    def model_args(p):
+        p.add_argument("--model", required=True, help="a registered name ('zoo models')")
+        p.add_argument(
+            "--input-shape",
+            type=_shape_arg,
+            metavar="H,W[,C]",
+            help="input shape (default: the model's own)",
+        )
+        p.add_argument(
+            "--classes", type=int, metavar="N", help="number of classes (default: the model's own)"
+        )
+
+    p = sub.add_parser(
+        "summary", help="print a model's layers, parameters and FLOPs", formatter_class=_Formatter
+    )
+    model_args(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a model's architecture graph (PNG, SVG or PDF)",
+        formatter_class=_Formatter,
+    )
+    model_args(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="output file; the suffix picks the format (default: output/MODEL.png)",
+    )
+    p.set_defaults(func=cmd_plot)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except ZooError as exc:
+        if debug:
+            raise
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `zoo models | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure: one line, the traceback behind --debug
+        if debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"zoo: error: {type(exc).__name__}: {message} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
