@@ -151,6 +151,102 @@ def cmd_plot(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# zoo train / zoo evaluate / zoo datasets
+
+
+def _setup_logging() -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=_console(stderr=True), show_time=False, show_path=False)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
+    logging.getLogger("zoo").setLevel(logging.INFO)
+
+
+def cmd_train(args) -> int:
+    from zoo.config import FIELDS, load_yaml, resolve
+
+    overrides = {f.name: getattr(args, f.name) for f in FIELDS}
+    if args.resume:
+        run_dir = args.resume
+        given = sorted(f.flag for f in FIELDS if f.name != "epochs" and overrides[f.name] is not None)
+        if given or args.config:
+            raise ZooError(f"--resume continues a run as it was configured; only --epochs may "
+                           f"change (got {', '.join(given + (['--config'] if args.config else []))})")
+        config = resolve(None, {**load_yaml(run_dir), "epochs": args.epochs})
+    else:
+        config = resolve(args.config, overrides)
+    _setup_logging()
+    _load_keras()
+    from zoo.training.trainer import train
+
+    run_dir = train(config, resume=args.resume, console=_console())
+    print(run_dir)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    _setup_logging()
+    _load_keras()
+    from zoo.training.trainer import evaluate_run
+
+    evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, console=_console())
+    print(args.run_dir)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from zoo.data.datasets import DATASETS, _find_local
+
+    rows = []
+    for spec in DATASETS.values():
+        found = _find_local(spec.name, args.data_dir)
+        rows.append({
+            "name": spec.name,
+            "classes": spec.classes,
+            "shape": list(spec.shape),
+            "sizes": spec.sizes,
+            "origin": spec.origin,
+            "files": spec.files,
+            "present": bool(found),
+            "location": str(found[0]) if found else None,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table(title="datasets (also folder:PATH and hdf5:PATH)", title_justify="left")
+    for column in ("name", "classes", "shape", "train/test", "present", "where"):
+        table.add_column(column)
+    for r in rows:
+        where = r["location"] if r["present"] else f"download, or --data-dir with {r['files']}"
+        table.add_row(r["name"], str(r["classes"]), "x".join(map(str, r["shape"])), r["sizes"],
+                      "yes" if r["present"] else "no", where)
+    _console().print(table)
+    return 0
+
+
+def _add_train_flags(p) -> None:
+    from zoo.config import FIELDS
+
+    titles = {"model": "model", "data": "data", "optimizer": "optimizer",
+              "schedule": "learning-rate schedule", "run": "run"}
+    groups = {key: p.add_argument_group(title) for key, title in titles.items()}
+    for f in FIELDS:
+        default = "" if f.default is None else f" (default: {f.default})"
+        kwargs = dict(dest=f.name, default=None, help=f.help + default)
+        if f.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=f.type, metavar=f.metavar or f.name.upper())
+            if f.choices:
+                kwargs.update(choices=f.choices, metavar="{" + ",".join(f.choices) + "}")
+        groups[f.group].add_argument(f.flag, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser
 
 
@@ -210,6 +306,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file; the suffix picks the format (default: output/MODEL.png)",
     )
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser(
+        "train", help="train a model on a dataset, with checkpoints, curves and a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train MODEL on DATASET. Settings: defaults < --config FILE.yaml < flags. "
+        "Writes a run directory (OUTPUT/NAME) and prints its path as the last line.",
+        epilog="examples:\n  zoo train --config configs/lenet_digits.yaml\n"
+        "  zoo train --model minivggnet --dataset cifar10 --epochs 40 --lr-schedule time "
+        "--lr-decay 0.00025\n  zoo train --resume output/RUN --epochs 60")
+    p.add_argument("--config", metavar="FILE", help="YAML file of settings (keys = flag names "
+                   "with underscores)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    _add_train_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="recompute a run's metrics, report and confusion matrix",
+                       formatter_class=_Formatter)
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--dataset", help="evaluate on another dataset with the same classes")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="which split (test falls back to val when there is none)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("datasets", help="list the datasets and whether their files are here",
+                       formatter_class=_Formatter)
+    p.add_argument("--data-dir", metavar="DIR", help="also look for files here")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_datasets)
 
     return parser
 

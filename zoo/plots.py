@@ -32,3 +32,67 @@ def plot_model_graph(model, path: str | Path, dpi: int = 96) -> Path:
             model, to_file=str(tmp), show_shapes=True, show_layer_names=True, dpi=dpi
         )
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
+    """Loss and accuracy per epoch, train and validation, with the learning rate beneath."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    has_lr = any("lr" in row for row in history)
+    fig, axes = plt.subplots(3 if has_lr else 2, 1, figsize=(8, 9 if has_lr else 7),
+                             sharex=True, height_ratios=[3, 3, 1.4] if has_lr else [1, 1])
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=False):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            key = prefix + metric
+            values = [row.get(key, float("nan")) for row in history]
+            if any(v == v for v in values):
+                ax.plot(epochs, values, style, marker="o", markersize=3,
+                        label="validation" if prefix else "train")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    if has_lr:
+        axes[2].plot(epochs, [row.get("lr", float("nan")) for row in history], color="tab:green",
+                     marker="o", markersize=3)
+        axes[2].set_ylabel("learning rate")
+        axes[2].grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel("epoch")
+    axes[0].set_title(title or "training")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: str = "") -> Path:
+    """The confusion matrix as an image: counts, rows = true class, columns = predicted."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    n = len(labels)
+    size = min(4 + 0.45 * n, 30)
+    fig, ax = plt.subplots(figsize=(size, size))
+    display = ConfusionMatrixDisplay(matrix, display_labels=labels)
+    display.plot(ax=ax, cmap="Blues", colorbar=n <= 30, include_values=n <= 30,
+                 xticks_rotation="vertical", values_format="d")
+    ax.set_title(title or "confusion matrix")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,215 @@
+"""The run configuration: every default declared once, merged from YAML then from CLI flags.
+
+Precedence: the defaults in `FIELDS` < a `--config` YAML file < flags given on the command
+line. The resolved configuration is saved as `config.yaml` in the run directory, and
+`zoo train --config RUN_DIR/config.yaml` reproduces the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: type
+    default: Any
+    help: str
+    group: str
+    choices: tuple | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SCHEDULES = ("none", "time", "step", "poly", "cosine", "plateau")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
+
+FIELDS: tuple[Field, ...] = (
+    # what to train
+    Field("model", str, None, "architecture name ('zoo models')", "model"),
+    Field("dataset", str, "digits",
+          "digits, mnist, fashion_mnist, cifar10, cifar100, folder:PATH or hdf5:PATH", "data"),
+    Field("data_dir", str, None, "directory holding dataset files you already have", "data",
+          metavar="DIR"),
+    Field("image_size", str, None, "resize inputs to H,W (aspect-aware resize, centre crop)",
+          "data", metavar="H,W"),
+    Field("val_split", float, 0.1, "fraction of train held out for validation when the dataset "
+          "has no validation split", "data"),
+    Field("limit", int, None, "use at most N images of each split (a seeded stratified sample)",
+          "data", metavar="N"),
+    Field("augment", bool, False, "augment on the fly (flips, shifts, rotation, zoom, tuned per "
+          "dataset)", "data"),
+    Field("mean_subtract", bool, False, "subtract the training set's per-channel mean", "data"),
+    # optimisation
+    Field("epochs", int, 10, "number of epochs", "optimizer"),
+    Field("batch_size", int, 64, "images per batch", "optimizer"),
+    Field("optimizer", str, "sgd", "optimizer", "optimizer", choices=OPTIMIZERS),
+    Field("lr", float, 0.01, "initial learning rate", "optimizer"),
+    Field("momentum", float, 0.9, "momentum (sgd, rmsprop)", "optimizer"),
+    Field("nesterov", bool, False, "Nesterov momentum (sgd)", "optimizer"),
+    Field("weight_decay", float, 0.0, "decoupled weight decay (all optimizers)", "optimizer"),
+    Field("label_smoothing", float, 0.0, "label smoothing of the cross-entropy", "optimizer"),
+    Field("precision", str, "float32", "compute precision", "optimizer",
+          choices=("float32", "mixed_float16", "mixed_bfloat16")),
+    # learning-rate schedule
+    Field("lr_schedule", str, "none", "learning-rate schedule", "schedule", choices=SCHEDULES),
+    Field("lr_decay", float, 0.0, "time: lr0 / (1 + decay * iteration)", "schedule"),
+    Field("lr_drop_factor", float, 0.1, "step: multiply by this every --lr-drop-every epochs; "
+          "plateau: multiply by this when the monitored metric stalls", "schedule"),
+    Field("lr_drop_every", str, "10", "step: drop every N epochs, or at listed epochs "
+          "('50%,75%' or '40,60')", "schedule", metavar="N|LIST"),
+    Field("lr_power", float, 1.0, "poly: lr0 * (1 - epoch / epochs) ** power", "schedule"),
+    Field("warmup_epochs", int, 0, "linear warm-up epochs before the schedule", "schedule"),
+    # run
+    Field("seed", int, 42, "random seed (weights, shuffling, augmentation)", "run"),
+    Field("deterministic", bool, False, "deterministic kernels (slower; TensorFlow only)", "run"),
+    Field("output", str, "output", "parent directory of run directories", "run", metavar="DIR"),
+    Field("name", str, None, "run directory name (default MODEL-DATASET-YYYYmmdd-HHMMSS)", "run"),
+    Field("monitor", str, "val_loss", "metric that picks the best model", "run",
+          choices=("val_loss", "val_accuracy", "loss", "accuracy")),
+    Field("checkpoint_every", int, 0, "also keep the model every N epochs (0: never)", "run",
+          metavar="N"),
+    Field("early_stop", int, 0, "stop after N epochs without improvement (0: never)", "run",
+          metavar="N"),
+    Field("tensorboard", bool, False, "write TensorBoard logs to RUN_DIR/tensorboard", "run"),
+)
+
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in FIELDS}
+
+
+def _coerce(field: Field, value: Any, source: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if field.type is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1", "on"):
+                    return True
+                if value.lower() in ("false", "no", "0", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        value = field.type(value)
+    except (TypeError, ValueError):
+        raise ZooError(
+            f"{source}: {field.name} must be a {field.type.__name__}; got {value!r}"
+        ) from None
+    if field.choices and value not in field.choices:
+        raise ZooError(f"{source}: {field.name} must be one of {', '.join(field.choices)}; "
+                       f"got {value!r}")
+    return value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file: a YAML mapping of the keys in `FIELDS`."""
+    import yaml
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.yaml"
+    if not path.is_file():
+        raise ZooError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ZooError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(FIELDS_BY_NAME))
+    if unknown:
+        import difflib
+
+        hints = [difflib.get_close_matches(k, FIELDS_BY_NAME, n=1) for k in unknown]
+        said = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "")
+                         for k, h in zip(unknown, hints, strict=True))
+        raise ZooError(f"{path}: unknown setting {said}")
+    return {k: _coerce(FIELDS_BY_NAME[k], v, str(path)) for k, v in data.items()}
+
+
+def resolve(config_file: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Merge the defaults, then `config_file`, then `overrides` (explicit flags; None = unset)."""
+    config = defaults()
+    if config_file:
+        config.update(load_yaml(config_file))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            config[key] = _coerce(FIELDS_BY_NAME[key], value, "flag " + FIELDS_BY_NAME[key].flag)
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    if not config.get("model"):
+        raise ZooError("no model given: pass --model NAME or a --config that sets model")
+    positive = ("epochs", "batch_size")
+    for key in positive:
+        if config[key] < 1:
+            raise ZooError(f"{key} must be at least 1; got {config[key]}")
+    if config["lr"] <= 0:
+        raise ZooError(f"lr must be positive; got {config['lr']}")
+    if not 0 <= config["val_split"] < 1:
+        raise ZooError(f"val_split must be in [0, 1); got {config['val_split']}")
+    if config["limit"] is not None and config["limit"] < 1:
+        raise ZooError(f"limit must be at least 1; got {config['limit']}")
+    if not 0 <= config["label_smoothing"] < 1:
+        raise ZooError(f"label_smoothing must be in [0, 1); got {config['label_smoothing']}")
+    if config["image_size"]:
+        image_size(config)
+    drop_epochs(config)
+
+
+def image_size(config: dict) -> tuple[int, int] | None:
+    from zoo.models.registry import parse_shape
+
+    if not config.get("image_size"):
+        return None
+    shape = parse_shape(str(config["image_size"]))
+    if len(shape) != 2:
+        raise ZooError(f"image_size must be H,W; got {config['image_size']}")
+    return shape
+
+
+def drop_epochs(config: dict) -> list[int]:
+    """The epochs at which the step schedule multiplies the rate by `lr_drop_factor`.
+
+    `"10"` drops every 10 epochs; `"40,60"` at epochs 40 and 60; `"50%,75%"` at those
+    fractions of `epochs` (He et al.'s recipe).
+    """
+    text = str(config["lr_drop_every"]).replace(" ", "")
+    epochs = config["epochs"]
+    try:
+        if "," not in text and "%" not in text:
+            every = int(text)
+            if every < 1:
+                raise ValueError
+            return list(range(every, epochs + 1, every)) if epochs >= every else []
+        points = []
+        for part in text.split(","):
+            points.append(round(epochs * float(part[:-1]) / 100) if part.endswith("%")
+                          else int(part))
+    except ValueError:
+        raise ZooError(
+            f"lr_drop_every must be N, a list of epochs or percentages; got {text!r}"
+        ) from None
+    return sorted(p for p in points if p > 0)
+
+
+def dump(config: dict) -> str:
+    import yaml
+
+    ordered = {f.name: config.get(f.name) for f in FIELDS}
+    return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False)

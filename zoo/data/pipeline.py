@@ -1,0 +1,113 @@
+"""Batches for `model.fit`: a `keras.utils.PyDataset`, so one pipeline feeds every backend.
+
+Batches are assembled in loader threads (OpenCV and numpy release the GIL), overlapping the
+training step. The order of epoch `e` and the augmentation of each batch depend only on
+`(seed, e, batch index)`, so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from zoo.data.preprocessing import (
+    adapt_channels,
+    augment_batch,
+    batches_per_epoch,
+    resize_and_crop,
+    scale_pixels,
+)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """How uint8 images become model inputs."""
+
+    size: tuple[int, int]
+    channels: int
+    mode: str = "scale"
+    mean: tuple[float, ...] | None = None
+    augment: dict | None = None
+
+    def __call__(self, images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        if images.shape[1:3] != self.size:
+            images = np.stack([resize_and_crop(im, self.size) for im in images])
+        images = adapt_channels(images, self.channels)
+        if self.augment and rng is not None:
+            images = augment_batch(images, rng, **self.augment)
+        return scale_pixels(images, self.mode, list(self.mean) if self.mean else None)
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2)))
+
+
+def make_sequence(split, transform: Transform, num_classes: int, batch_size: int, *,
+                  shuffle: bool = False, seed: int = 0, epoch: int = 0, one_hot: bool = True):
+    """A `PyDataset` over `split` (see `BatchSequence`)."""
+    import keras
+
+    class BatchSequence(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=default_workers(), use_multiprocessing=False,
+                             max_queue_size=8)
+            self.split, self.transform = split, transform
+            self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+            self.epoch = epoch
+            self._order = self._make_order()
+
+        def _make_order(self):
+            if not self.shuffle:
+                return self.split.indices
+            rng = np.random.default_rng([self.seed, self.epoch])
+            return rng.permutation(self.split.indices)
+
+        def __len__(self):
+            return batches_per_epoch(len(self.split), self.batch_size)
+
+        def __getitem__(self, index):
+            chunk = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+            images, ok = self.split.source.load(chunk)
+            rng = np.random.default_rng([self.seed, self.epoch, index]) if self.shuffle else None
+            labels = self.split.source.labels[chunk]
+            if not ok.all():  # unreadable files are dropped from the batch
+                images, labels = images[ok], labels[ok]
+            x = self.transform(images, rng) if len(images) else np.zeros(
+                (0, *self.transform.size, self.transform.channels), np.float32)
+            if one_hot:
+                y = np.eye(num_classes, dtype=np.float32)[labels]
+            else:
+                y = labels
+            return x, y
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._order = self._make_order()
+
+    return BatchSequence()
+
+
+def load_all(split, transform: Transform, batch_size: int = 256):
+    """Every image of `split`, transformed, with labels; unreadable files dropped."""
+    xs, ys = [], []
+    for start in range(0, len(split), batch_size):
+        chunk = split.indices[start : start + batch_size]
+        images, ok = split.source.load(chunk)
+        if ok.any():
+            xs.append(transform(images[ok]))
+            ys.append(split.source.labels[chunk][ok])
+    if not xs:
+        return np.zeros((0, *transform.size, transform.channels), np.float32), np.zeros(0, int)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def channel_mean(split, channels: int, sample: int = 5000, seed: int = 0) -> tuple[float, ...]:
+    """The per-channel mean of (a sample of) the training images, in 0-255 units."""
+    rng = np.random.default_rng(seed)
+    chosen = split.indices if len(split) <= sample else rng.choice(split.indices, sample,
+                                                                   replace=False)
+    images, ok = split.source.load(np.sort(chosen))
+    images = adapt_channels(images[ok], channels)
+    return tuple(float(v) for v in images.reshape(-1, channels).mean(axis=0))

@@ -1,0 +1,99 @@
+"""Per-batch transforms: resize, channel adaptation, scaling, mean subtraction, augmentation.
+
+All numpy and OpenCV (which releases the GIL), so the same code feeds every Keras backend
+and runs in the loader threads beside the training step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Augmentation strength per dataset (Keras ImageDataGenerator's meaning): rotation in degrees,
+# shifts and zoom as fractions of the size. No flips for digits: a mirrored 2 is not a 2.
+AUGMENT_PRESETS = {
+    "digits": dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
+    "mnist": dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
+    "fashion_mnist": dict(rotation=0, shift=0.1, zoom=0.05, flip=True),
+    # He et al. 2016: 4-pixel shifts of 32x32 images and horizontal flips.
+    "cifar10": dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
+    "cifar100": dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
+    # Photographs: Rosebrock's animals/flowers recipe.
+    "folder": dict(rotation=30, shift=0.1, zoom=0.2, flip=True),
+    "hdf5": dict(rotation=15, shift=0.1, zoom=0.1, flip=True),
+}
+
+
+def resize_and_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize keeping the aspect ratio so the shorter side fits, then centre-crop to `size`."""
+    import cv2
+
+    height, width = image.shape[:2]
+    target_h, target_w = size
+    if (height, width) == (target_h, target_w):
+        return image if image.ndim == 3 else image[..., None]
+    scale = max(target_h / height, target_w / width)
+    new_h, new_w = max(target_h, round(height * scale)), max(target_w, round(width * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    top, left = (new_h - target_h) // 2, (new_w - target_w) // 2
+    cropped = resized[top : top + target_h, left : left + target_w]
+    return cropped if cropped.ndim == 3 else cropped[..., None]
+
+
+def adapt_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Grayscale -> RGB by repetition, RGB -> grayscale by luminance (ITU-R 601)."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if have == 3 and channels == 1:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        gray = images.astype(np.float32) @ weights
+        return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+    raise ValueError(f"cannot adapt {have} channels to {channels}")
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator, rotation=0.0, shift=0.0,
+                  zoom=0.0, flip=False) -> np.ndarray:
+    """Random affine transforms (rotation, shift, zoom) and horizontal flips, one per image."""
+    import cv2
+
+    out = np.empty_like(images)
+    height, width = images.shape[1:3]
+    centre = (width / 2, height / 2)
+    for i, image in enumerate(images):
+        angle = rng.uniform(-rotation, rotation) if rotation else 0.0
+        scale = rng.uniform(1 - zoom, 1 + zoom) if zoom else 1.0
+        matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+        if shift:
+            matrix[0, 2] += rng.uniform(-shift, shift) * width
+            matrix[1, 2] += rng.uniform(-shift, shift) * height
+        warped = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+        if warped.ndim == 2:
+            warped = warped[..., None]
+        if flip and rng.random() < 0.5:
+            warped = warped[:, ::-1]
+        out[i] = warped
+    return out
+
+
+def scale_pixels(images: np.ndarray, mode: str, mean: list[float] | None = None) -> np.ndarray:
+    """uint8 pixels -> the float32 input the model expects (see `PREPROCESSING_MODES`)."""
+    x = images.astype(np.float32)
+    if mean is not None:
+        x -= np.asarray(mean, dtype=np.float32)
+    if mode == "scale":
+        return x / 255.0
+    if mode == "raw":
+        return x
+    from keras.applications import imagenet_utils
+
+    return imagenet_utils.preprocess_input(x, mode=mode, data_format="channels_last")
+
+
+def batches_per_epoch(count: int, batch_size: int) -> int:
+    return max(1, math.ceil(count / batch_size))

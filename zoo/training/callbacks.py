@@ -1,0 +1,143 @@
+"""Training callbacks: the monitor that keeps history and curves current, and the checkpoints
+that make a run resumable after SIGKILL at any moment.
+
+Order of writes at each epoch end (each file atomic): the resumable model file for this
+epoch, the best model if it improved, the history files and curves, and last
+`checkpoint/state.json`, which names the model file and is the commit point. Resume reads
+`state.json` and trusts nothing newer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo.io import atomic_path, write_json, write_text
+
+MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
+
+
+def current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss; the best model already saved is kept."""
+
+    def __init__(self):
+        super().__init__()
+        self.stopped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped = True
+            self.model.stop_training = True
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Adds the learning rate each epoch started with, and the seconds it took, to the logs
+    (and so to the history)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._lr = current_lr(self.model.optimizer)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = self._lr
+            logs["seconds"] = time.perf_counter() - self._start
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Keeps `model.keras` (the best model), `checkpoint/` (what --resume needs), history
+    files and `monitor.png` current at every epoch end."""
+
+    def __init__(self, run_dir: Path, monitor: str, history: list[dict], best: float | None,
+                 checkpoint_every: int = 0, nan_guard: NaNGuard | None = None,
+                 on_epoch_saved=None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoint"
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self.monitor = monitor
+        self.mode = MODE[monitor]
+        self.history = list(history)
+        self.best = best
+        self.checkpoint_every = checkpoint_every
+        self.nan_guard = nan_guard
+        self.on_epoch_saved = on_epoch_saved
+        self.plateau = None  # a ReduceLROnPlateau whose state we persist
+
+    def _improved(self, value) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.nan_guard and self.nan_guard.stopped:
+            return  # keep the last good checkpoint and best model; NaN weights are not saved
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+        self.history.append(row)
+
+        # A file killed half-written here is harmless: state.json still names the previous one.
+        model_file = f"epoch-{epoch + 1:04d}.keras"
+        self.model.save(self.ckpt_dir / model_file)
+        seeds = [keras.ops.convert_to_numpy(v) for v in self.model.variables
+                 if "seed_generator" in v.path]
+        with atomic_path(self.ckpt_dir / f"epoch-{epoch + 1:04d}-seeds.npz") as tmp:
+            np.savez(tmp, *seeds)
+
+        value = logs.get(self.monitor)
+        if self._improved(value):
+            self.best = float(value)
+            with atomic_path(self.run_dir / "model.keras") as tmp:
+                self.model.save(tmp)
+        if self.checkpoint_every and (epoch + 1) % self.checkpoint_every == 0:
+            with atomic_path(self.ckpt_dir / f"periodic-{epoch + 1:04d}.keras") as tmp:
+                self.model.save(tmp)
+
+        write_history(self.run_dir, self.history)
+        from zoo.plots import plot_training_curves
+
+        plot_training_curves(self.history, self.run_dir / "monitor.png",
+                             title=self.run_dir.name)
+        state = {
+            "epoch": epoch + 1,
+            "model_file": model_file,
+            "seeds_file": f"epoch-{epoch + 1:04d}-seeds.npz",
+            "best": self.best,
+            "monitor": self.monitor,
+            "iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+        }
+        if self.plateau is not None:
+            state["plateau"] = {"wait": self.plateau.wait, "best": float(self.plateau.best),
+                                "cooldown_counter": self.plateau.cooldown_counter}
+        write_json(self.ckpt_dir / "state.json", state)  # the commit point
+        for old in self.ckpt_dir.glob("epoch-*"):
+            if not old.name.startswith(f"epoch-{epoch + 1:04d}"):
+                old.unlink(missing_ok=True)
+        if self.on_epoch_saved:
+            self.on_epoch_saved(epoch + 1)
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    write_json(run_dir / "history.json", history)
+    keys = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(run_dir / "history.csv", buffer.getvalue())
