@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/zoo plot --model lenet -o output/lenet.png
-	$(BIN)/zoo summary --model lenet
+	$(BIN)/zoo train --config configs/lenet_digits.yaml --name demo-lenet-digits-$$(date +%Y%m%d-%H%M%S) \
+		| tee output/.demo.log
+	@run=$$(tail -n 1 output/.demo.log); echo; \
+	echo "run directory: $$run"; \
+	echo "  curves:           $$run/monitor.png"; \
+	echo "  confusion matrix: $$run/confusion_matrix.png"; \
+	echo "  metrics:          $$run/metrics.json"
 
 test: install
 	$(BIN)/ruff check zoo tests scripts

@@ -170,10 +170,12 @@ def cmd_train(args) -> int:
     overrides = {f.name: getattr(args, f.name) for f in FIELDS}
     if args.resume:
         run_dir = args.resume
-        given = sorted(f.flag for f in FIELDS if f.name != "epochs" and overrides[f.name] is not None)
-        if given or args.config:
-            raise ZooError(f"--resume continues a run as it was configured; only --epochs may "
-                           f"change (got {', '.join(given + (['--config'] if args.config else []))})")
+        given = sorted(f.flag for f in FIELDS
+                       if f.name != "epochs" and overrides[f.name] is not None)
+        given += ["--config"] if args.config else []
+        if given:
+            raise ZooError("--resume continues a run as it was configured; only --epochs may "
+                           f"change (got {', '.join(given)})")
         config = resolve(None, {**load_yaml(run_dir), "epochs": args.epochs})
     else:
         config = resolve(args.config, overrides)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooRuntimeError
 
 log = logging.getLogger("zoo")
 
@@ -307,7 +307,8 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
         extra["dataset"] = prepared.splits.name
     best = run_dir / "model.keras"
     if not best.is_file():
-        raise ZooError(f"{run_dir} has no model.keras (no epoch finished with a finite loss)")
+        raise ZooRuntimeError(f"{run_dir} has no model.keras (no epoch finished with a finite "
+                              "loss); try a lower --lr")
     model = keras.saving.load_model(best)
     which, chosen = prepared.splits.eval_split(split)
     x, y = load_all(chosen, prepared.eval_transform)

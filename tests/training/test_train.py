@@ -1,0 +1,216 @@
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import needs_graphviz
+from tests.fixtures import write_cifar10, write_folder
+from zoo.config import resolve
+from zoo.data.datasets import DEBIAN_FASHION_MNIST
+
+RUN_FILES = ["config.yaml", "labels.json", "model.keras", "checkpoint/state.json",
+             "history.json", "history.csv", "monitor.png", "metrics.json",
+             "classification_report.txt", "confusion_matrix.png"]
+
+
+def _png_ok(path: Path):
+    import cv2
+
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] > 200 and image.std() > 5
+
+
+def test_one_epoch_run_writes_every_file(zoo_cli, tmp_path):
+    result = zoo_cli("train", "--model", "lenet", "--dataset", "digits", "--epochs", "1",
+                     "--output", tmp_path, "--name", "run1", "--limit", "300")
+    assert result.code == 0, result.err
+    run = tmp_path / "run1"
+    assert result.out.strip().splitlines()[-1] == str(run)
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"] == "lenet" and config["epochs"] == 1 and config["name"] is None
+    assert json.loads((run / "labels.json").read_text())["labels"] == [str(i) for i in range(10)]
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 1 and {"loss", "val_loss", "accuracy", "lr"} <= set(history[0])
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert float(rows[0]["loss"]) == pytest.approx(history[0]["loss"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("accuracy", "top5_accuracy", "loss", "split", "epochs", "per_class",
+                "train_seconds", "images_per_second"):
+        assert key in metrics, key
+    assert metrics["split"] == "test" and metrics["epochs"] == 1
+    assert 0 <= metrics["accuracy"] <= metrics["top5_accuracy"] <= 1
+    assert set(metrics["per_class"]) == {str(i) for i in range(10)}
+    assert metrics["images_per_second"] > 0
+    assert "precision" in (run / "classification_report.txt").read_text()
+    _png_ok(run / "monitor.png")
+    _png_ok(run / "confusion_matrix.png")
+    assert "accuracy" in result.out  # the terminal table
+
+
+@needs_graphviz
+def test_run_has_model_graph(zoo_cli, tmp_path):
+    zoo_cli("train", "--model", "shallownet", "--dataset", "digits", "--epochs", "1",
+            "--output", tmp_path, "--name", "g", "--limit", "100")
+    _png_ok(tmp_path / "g" / "model.png")
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after(epochs):
+    import keras
+
+    class CrashAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == epochs:
+                raise Crash
+
+    return CrashAfter()
+
+
+def _weights(run, epoch):
+    import keras
+
+    model = keras.saving.load_model(run / "checkpoint" / f"epoch-{epoch:04d}.keras")
+    return model.get_weights()
+
+
+def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
+    from zoo.training.trainer import train
+
+    flags = {"model": "minivggnet", "dataset": "digits", "epochs": 3, "batch_size": 64,
+             "lr": 0.02, "lr_schedule": "time", "lr_decay": 0.01, "augment": True,
+             "limit": 256, "seed": 5, "output": str(tmp_path)}
+    train(resolve(None, {**flags, "name": "straight"}))
+    with pytest.raises(Crash):
+        train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(1)])
+    crashed = tmp_path / "crashed"
+    assert json.loads((crashed / "checkpoint" / "state.json").read_text())["epoch"] == 1
+
+    result = zoo_cli("train", "--resume", crashed, "--epochs", "3")
+    assert result.code == 0, result.err
+    history = json.loads((crashed / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    steps = 4  # 256 images / 64
+    assert [row["lr"] for row in history] == pytest.approx(
+        [0.02 / (1 + 0.01 * e * steps) for e in range(3)], rel=1e-5)
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())
+    assert [r["loss"] for r in history] == [r["loss"] for r in straight]
+    for a, b in zip(_weights(crashed, 3), _weights(tmp_path / "straight", 3), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((crashed / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):
+    zoo_cli("train", "--model", "lenet", "--epochs", "1", "--output", tmp_path, "--name", "r",
+            "--limit", "100")
+    result = zoo_cli("train", "--resume", tmp_path / "r", "--lr", "0.5")
+    assert result.code == 2 and "--lr" in result.err
+    result = zoo_cli("train", "--resume", tmp_path / "r", "--epochs", "1")
+    assert result.code == 2 and "already trained 1" in result.err
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_best_model(tmp_path):
+    import keras
+
+    from zoo.training.trainer import train
+
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # after the checkpoint of epoch 1: poison the weights
+                kernel = self.model.get_layer("predictions").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+    config = resolve(None, {"model": "lenet", "dataset": "digits", "epochs": 4,
+                            "output": str(tmp_path), "name": "nan", "limit": 300})
+    run = train(config, callbacks=[Explode()])
+    history = json.loads((run / "history.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(history) == 1 and metrics["stopped"] == "nan_loss"
+    assert np.isfinite(metrics["loss"])
+    best = keras.saving.load_model(run / "model.keras")
+    assert all(np.isfinite(w).all() for w in best.get_weights())
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--model", "lenet", "--epochs", "0"], "epochs must be at least 1"),
+    (["train", "--model", "lenet", "--optimizer", "sgdd"], "invalid choice"),
+    (["train", "--model", "lenet", "--dataset", "imagenet21k"], "unknown dataset"),
+    (["train", "--model", "lenet5", "--dataset", "digits"], "--image-size 32,32"),
+    (["train", "--model", "lenet", "--config", "missing.yaml"], "config file not found"),
+    (["train", "--dataset", "digits"], "no model given"),
+    (["train", "--model", "lenet", "--dataset", "folder:/no/such/dir"], "no such directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(zoo_cli, tmp_path, argv, needle):
+    result = zoo_cli(*argv, "--output", tmp_path)
+    assert result.code == 2, result.err
+    assert needle in result.err and result.err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_existing_run_directory_is_never_overwritten(zoo_cli, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = zoo_cli("train", "--model", "lenet", "--output", tmp_path, "--name", "mine")
+    assert result.code == 2 and "--resume" in result.err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_config_file_reproduces_and_flags_override(zoo_cli, tmp_path):
+    zoo_cli("train", "--model", "shallownet", "--epochs", "1", "--output", tmp_path,
+            "--name", "a", "--limit", "100", "--lr", "0.03")
+    result = zoo_cli("train", "--config", tmp_path / "a" / "config.yaml", "--name", "b")
+    assert result.code == 0, result.err
+    b = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert b["model"] == "shallownet" and b["lr"] == 0.03 and b["limit"] == 100
+
+
+def test_folder_and_cifar_runs_and_evaluate(zoo_cli, tmp_path):
+    root, _ = write_folder(tmp_path / "animals")
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "24,24", "--epochs", "1", "--augment", "--output",
+                     tmp_path, "--name", "f")
+    assert result.code == 0, result.err
+    metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    assert metrics["split"] == "val"  # no test/ folder: validation is evaluated
+    assert set(metrics["per_class"]) == {"cats", "dogs", "pandas"}
+
+    write_cifar10(tmp_path / "c", per_batch=20)
+    result = zoo_cli("train", "--model", "resnet20", "--dataset", "cifar10", "--data-dir",
+                     tmp_path / "c", "--epochs", "1", "--output", tmp_path, "--name", "cifar",
+                     "--lr-schedule", "step", "--lr-drop-every", "50%,75%", "--mean-subtract")
+    assert result.code == 0, result.err
+    labels = json.loads((tmp_path / "cifar" / "labels.json").read_text())
+    assert labels["labels"][0] == "airplane" and len(labels["mean"]) == 3
+    (tmp_path / "cifar" / "metrics.json").unlink()
+    result = zoo_cli("evaluate", tmp_path / "cifar", "--split", "val")
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "cifar" / "metrics.json").read_text())["split"] == "val"
+
+
+def test_datasets_command(zoo_cli, tmp_path):
+    write_cifar10(tmp_path, tarball=True)
+    rows = zoo_cli("datasets", "--json", "--data-dir", tmp_path).json()
+    by_name = {r["name"]: r for r in rows}
+    assert set(by_name) == {"digits", "mnist", "fashion_mnist", "cifar10", "cifar100"}
+    assert by_name["digits"]["present"] and by_name["cifar10"]["present"]
+    assert by_name["cifar10"]["location"] == str(tmp_path)
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_lenet_learns_real_fashion_mnist(zoo_cli, tmp_path):
+    result = zoo_cli("train", "--model", "lenet", "--dataset", "fashion_mnist", "--epochs", "3",
+                     "--limit", "10000", "--optimizer", "adam", "--lr", "0.001",
+                     "--batch-size", "64", "--output", tmp_path, "--name", "fm")
+    assert result.code == 0, result.err
+    metrics = json.loads((tmp_path / "fm" / "metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["images"] == 10000
+    assert metrics["accuracy"] > 0.80, metrics["accuracy"]
