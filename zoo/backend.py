@@ -43,3 +43,36 @@ def load_keras():
 
             tf.config.list_physical_devices()  # the CUDA probe logs here, not at import
     return keras
+
+
+def gpu_available() -> bool:
+    """Whether the active Keras backend sees a GPU."""
+    keras = load_keras()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def device_name(choice: str) -> str:
+    """`keras.device` name for `auto`, `cpu` or `gpu`; a GPU asked for but absent is an error."""
+    from zoo.errors import ZooError
+
+    if choice == "cpu":
+        return "cpu:0"
+    has_gpu = gpu_available()
+    if choice == "gpu" and not has_gpu:
+        backend = load_keras().backend.backend()
+        raise ZooError(f"--device gpu: the {backend} backend sees no GPU on this machine; "
+                       "use --device cpu or auto")
+    return "gpu:0" if has_gpu else "cpu:0"

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.errors import EXIT_FAILURE, EXIT_USAGE, ZooError
+from zoo.errors import EXIT_FAILURE, EXIT_USAGE, ZooError, ZooRuntimeError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,6 +230,72 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from zoo.inference import annotate, expand_images, load_image, load_predictor, top_k
+
+    if args.top < 1:
+        raise ZooError(f"--top must be at least 1; got {args.top}")
+    if args.batch_size < 1:
+        raise ZooError(f"--batch-size must be at least 1; got {args.batch_size}")
+    paths = expand_images(args.image)
+    keras = _load_keras()
+    from zoo.backend import device_name
+
+    device = device_name(args.device)
+    with keras.device(device):
+        predictor = load_predictor(args.model, args.weights)
+        output = Path(args.output) if args.output else None
+        console, err = _console(), _console(stderr=True)
+        results, failed = [], 0
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("classifying", total=len(paths))
+            for start in range(0, len(paths), args.batch_size):
+                chunk, arrays = [], []
+                for path in paths[start : start + args.batch_size]:
+                    try:
+                        arrays.append(load_image(path, predictor.input_shape, args.crop))
+                        chunk.append(path)
+                    except Exception as exc:  # unreadable: report, skip, go on
+                        failed += 1
+                        reason = str(exc).splitlines()[0][:120] if str(exc) else "unreadable"
+                        print(f"zoo: warning: skipped {path}: {reason}", file=sys.stderr)
+                if arrays:
+                    probs = predictor.predict(np.stack(arrays), args.batch_size)
+                    for path, p in zip(chunk, probs, strict=True):
+                        rows = top_k(p, predictor, args.top)
+                        results.append({"image": path, "model": predictor.name,
+                                        "predictions": rows})
+                        _show_prediction(results[-1], args.json, console)
+                        if output:
+                            annotate(path, rows[0], output)
+                bar.advance(task, args.batch_size)
+    if not results:
+        raise ZooRuntimeError(f"no image could be classified ({failed} unreadable)")
+    return 0
+
+
+def _show_prediction(result: dict, as_json: bool, console) -> None:
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{result['image']} ({result['model']})", title_justify="left")
+    for column, justify in (("rank", "right"), ("label", "left"), ("index", "right"),
+                            ("probability", "right")):
+        table.add_column(column, justify=justify)
+    for row in result["predictions"]:
+        table.add_row(str(row["rank"]), row["label"], str(row["index"]),
+                      f"{row['probability'] * 100:.2f}%")
+    console.print(table)
+
+
 def _add_train_flags(p) -> None:
     from zoo.config import FIELDS
 
@@ -330,6 +396,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="which split (test falls back to val when there is none)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images with an ImageNet model or a trained run",
+                       formatter_class=_Formatter)
+    p.add_argument("--image", nargs="+", required=True, metavar="PATH",
+                   help="image files, directories or globs")
+    p.add_argument("--model", required=True,
+                   help="an ImageNet model name ('zoo models --pretrained'), a run directory "
+                   "or a .keras file")
+    p.add_argument("--weights", metavar="FILE", help="local .h5/.weights.h5 weights file")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--output", metavar="DIR", help="write annotated copies of the images here")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="where the model runs")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
+    p.add_argument("--crop", action="store_true",
+                   help="resize the shorter side and centre-crop instead of a plain resize")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("datasets", help="list the datasets and whether their files are here",
                        formatter_class=_Formatter)
