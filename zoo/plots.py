@@ -43,6 +43,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Write a figure atomically and release it."""
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_training_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch, train and validation, with the learning rate beneath."""
     plt = _pyplot()
@@ -70,12 +80,7 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("epoch")
     axes[0].set_title(title or "training")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: str = "") -> Path:
@@ -90,9 +95,4 @@ def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: st
     display.plot(ax=ax, cmap="Blues", colorbar=n <= 30, include_values=n <= 30,
                  xticks_rotation="vertical", values_format="d")
     ax.set_title(title or "confusion matrix")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
