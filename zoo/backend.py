@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -27,6 +28,11 @@ def _fd2_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def keras_home() -> Path:
+    """Keras' cache root (`$KERAS_HOME`, default `~/.keras`): `datasets/` and `models/`."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
 def load_keras():

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.backend import keras_home
+from zoo.data.sources import IMAGE_SUFFIXES
 from zoo.errors import ZooError, ZooRuntimeError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
-KERAS_MODELS_CACHE = Path.home() / ".keras" / "models"
+KERAS_MODELS_CACHE = keras_home() / "models"
 
 
 def imagenet_classes() -> list[tuple[str, str]]:
@@ -77,7 +78,7 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     keras = load_keras()
     import zoo.models.layers  # noqa: F401  (custom layers of saved models)
     import zoo.training.schedules  # noqa: F401
-    from zoo.models.registry import _REGISTRY, get_spec
+    from zoo.models.registry import get_spec
 
     path = Path(model_arg).expanduser()
     if path.is_dir() or path.suffix == ".keras":
@@ -103,7 +104,6 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
             model = build_model(spec.name, weights="imagenet")
         except Exception as exc:
             raise _weights_failure(spec.name, exc) from None
-    assert spec.name in _REGISTRY
     classes = imagenet_classes()
     module = preprocess_module(spec.name)
     return Predictor(model, spec.name, spec.input_shape, [c[1] for c in classes],

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from zoo.models import build_model, get_spec, list_models
-from zoo.models.registry import _REGISTRY  # noqa: F401  (imported for the registry to load)
 
 SCRATCH = [n for n in list_models() if get_spec(n).family != "imagenet"]
 IMAGENET = list_models(pretrained=True)

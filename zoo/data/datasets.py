@@ -10,7 +10,6 @@ is one line saying what was tried and where to put the file.
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import tarfile
 from collections.abc import Callable
@@ -19,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.sources import ArraySource, FileSource, HDF5Source
+from zoo.backend import keras_home
+from zoo.data.sources import IMAGE_SUFFIXES, ArraySource, FileSource, HDF5Source
 from zoo.errors import ZooError, ZooRuntimeError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                  ".pgm")
+KERAS_CACHE = keras_home() / "datasets"
 
 FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"]

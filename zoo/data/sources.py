@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm")
+
 
 class ArraySource:
     def __init__(self, images: np.ndarray, labels: np.ndarray):
