@@ -63,7 +63,7 @@ FIELDS: tuple[Field, ...] = (
     Field("lr_schedule", str, "none", "learning-rate schedule", "schedule", choices=SCHEDULES),
     Field("lr_decay", float, 0.0, "time: lr0 / (1 + decay * iteration)", "schedule"),
     Field("lr_drop_factor", float, 0.1, "step: multiply by this every --lr-drop-every epochs; "
-          "plateau: multiply by this when the monitored metric stalls", "schedule"),
+          "plateau: multiply by this when the monitored metric stalls for 3 epochs", "schedule"),
     Field("lr_drop_every", str, "10", "step: drop every N epochs, or at listed epochs "
           "('50%,75%' or '40,60')", "schedule", metavar="N|LIST"),
     Field("lr_power", float, 1.0, "poly: lr0 * (1 - epoch / epochs) ** power", "schedule"),

@@ -107,6 +107,39 @@ def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
     assert json.loads((crashed / "metrics.json").read_text())["epochs"] == 3
 
 
+@pytest.mark.parametrize("schedule, early_stop, crash_at, expected", [
+    # lr 1e-30 freezes the weights, so val_loss is the same every epoch: it "improves" once,
+    # then never. Patience counters lost at the crash would count again from the resumed epoch.
+    ("none", 2, 2, 3),      # stops at epoch 3; a reset counter would stop at 5
+    ("plateau", 0, 2, 6),   # drops after epochs 4 (and 7); a reset one after epoch 6
+])
+def test_resume_keeps_early_stopping_and_plateau_counters(tmp_path, schedule, early_stop,
+                                                          crash_at, expected):
+    from zoo.training.trainer import train
+
+    flags = {"model": "lenet", "dataset": "digits", "epochs": 6, "lr": 1e-30,
+             "optimizer": "sgd", "momentum": 0.0, "lr_schedule": schedule, "lr_drop_factor": 0.5,
+             "early_stop": early_stop, "monitor": "val_loss", "limit": 200,
+             "output": str(tmp_path)}
+    straight = train(resolve(None, {**flags, "name": "straight"}))
+    with pytest.raises(Crash):
+        train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(crash_at)])
+    crashed = tmp_path / "crashed"
+    state = json.loads((crashed / "checkpoint" / "state.json").read_text())
+    key = "early_stop" if early_stop else "plateau"
+    assert state[key]["wait"] == crash_at - 1 and state[key]["best"] is not None
+    train(resolve(None, {**flags, "name": "crashed"}), resume=crashed)
+
+    runs = [json.loads((run / "history.json").read_text()) for run in (straight, crashed)]
+    assert [len(h) for h in runs] == [expected, expected]
+    assert [r["lr"] for r in runs[0]] == [r["lr"] for r in runs[1]]
+    if early_stop:
+        metrics = json.loads((crashed / "metrics.json").read_text())
+        assert metrics["stopped"] == "early_stop" and metrics["epochs"] == expected
+    else:  # halved after epoch 4, so epochs 5 and 6 start at half the rate
+        assert [r["lr"] / 1e-30 for r in runs[1]] == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
+
+
 def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):
     zoo_cli("train", "--model", "lenet", "--epochs", "1", "--output", tmp_path, "--name", "r",
             "--limit", "100")

@@ -56,6 +56,41 @@ class EpochLogger(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._start
 
 
+class _Resumable:
+    """Mixin for a Keras callback whose counters must survive `--resume`.
+
+    Keras resets `wait` and `best` in `on_train_begin`, so the saved values are put back
+    after that reset, not before `fit`.
+    """
+
+    STATE = ("wait", "best")
+
+    def __init__(self, *args, restore: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._restore = dict(restore or {})
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for key, value in self._restore.items():
+            if key in self.STATE:
+                setattr(self, key, value)
+
+    def state(self) -> dict:
+        out = {}
+        for key in self.STATE:
+            value = getattr(self, key)
+            out[key] = None if value is None else float(value) if key == "best" else int(value)
+        return out
+
+
+class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+    STATE = ("wait", "best", "cooldown_counter")
+
+
+class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+    STATE = ("wait", "best", "best_epoch")
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """Keeps `model.keras` (the best model), `checkpoint/` (what --resume needs), history
     files and `monitor.png` current at every epoch end."""
@@ -74,7 +109,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.checkpoint_every = checkpoint_every
         self.nan_guard = nan_guard
         self.on_epoch_saved = on_epoch_saved
-        self.plateau = None  # a ReduceLROnPlateau whose state we persist
+        self.stateful: dict[str, _Resumable] = {}  # callbacks whose counters we persist
 
     def _improved(self, value) -> bool:
         if value is None or not math.isfinite(value):
@@ -120,9 +155,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             "monitor": self.monitor,
             "iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
         }
-        if self.plateau is not None:
-            state["plateau"] = {"wait": self.plateau.wait, "best": float(self.plateau.best),
-                                "cooldown_counter": self.plateau.cooldown_counter}
+        for key, callback in self.stateful.items():
+            state[key] = callback.state()
         write_json(self.ckpt_dir / "state.json", state)  # the commit point
         for old in self.ckpt_dir.glob("epoch-*"):
             if not old.name.startswith(f"epoch-{epoch + 1:04d}"):

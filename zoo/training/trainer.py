@@ -134,7 +134,14 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
     from zoo.data.preprocessing import batches_per_epoch
     from zoo.io import write_json, write_text
     from zoo.models.registry import build_model
-    from zoo.training.callbacks import MODE, EpochLogger, NaNGuard, RunCheckpoint
+    from zoo.training.callbacks import (
+        MODE,
+        EpochLogger,
+        NaNGuard,
+        ResumableEarlyStopping,
+        ResumablePlateau,
+        RunCheckpoint,
+    )
     from zoo.training.schedules import build_schedule
 
     _set_seed(config)
@@ -202,18 +209,14 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
                                nan_guard)
     cbs = [EpochLogger(), nan_guard]
     if config["lr_schedule"] == "plateau":
-        plateau = keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=MODE[monitor],
-                                                    factor=config["lr_drop_factor"], patience=3,
-                                                    verbose=0)
-        if state and "plateau" in state:
-            plateau.wait = state["plateau"]["wait"]
-            plateau.best = state["plateau"]["best"]
-            plateau.cooldown_counter = state["plateau"]["cooldown_counter"]
-        checkpoint.plateau = plateau
-        cbs.append(plateau)
+        checkpoint.stateful["plateau"] = ResumablePlateau(
+            monitor=monitor, mode=MODE[monitor], factor=config["lr_drop_factor"], patience=3,
+            verbose=0, restore=(state or {}).get("plateau"))
     if config["early_stop"]:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=MODE[monitor],
-                                                 patience=config["early_stop"]))
+        checkpoint.stateful["early_stop"] = ResumableEarlyStopping(
+            monitor=monitor, mode=MODE[monitor], patience=config["early_stop"],
+            restore=(state or {}).get("early_stop"))
+    cbs += checkpoint.stateful.values()
     if config["tensorboard"]:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
     cbs.append(checkpoint)
@@ -244,6 +247,10 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
                     " ..." if len(bad) > 5 else "")
 
     history = checkpoint.history
+    early = "early_stop" in checkpoint.stateful and checkpoint.stateful["early_stop"].stopped_epoch
+    if early:
+        log.info("early stop after epoch %d: %s did not improve for %d epochs", len(history),
+                    monitor, config["early_stop"])
     train_seconds = float(sum(row.get("seconds", 0.0) for row in history))
     epochs_done = len(history)
     images_seen = epochs_done * len(splits.train)
@@ -251,7 +258,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         "epochs": epochs_done,
         "train_seconds": round(train_seconds, 3),
         "images_per_second": round(images_seen / train_seconds, 1) if train_seconds else None,
-        "stopped": "nan_loss" if nan_guard.stopped else None,
+        "stopped": "nan_loss" if nan_guard.stopped else "early_stop" if early else None,
         "model": prepared.spec.name,
         "dataset": splits.name,
     }
