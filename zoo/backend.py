@@ -30,6 +30,15 @@ def _fd2_silenced():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Silence fd 2 unless `ZOO_BACKEND_LOGS=1`: for code that may import TensorFlow late
+    (`keras.utils.set_random_seed` imports it to seed it, whatever the backend)."""
+    quiet = os.environ.get("ZOO_BACKEND_LOGS", "") in ("", "0")
+    with _fd2_silenced() if quiet else contextlib.nullcontext():
+        yield
+
+
 def keras_home() -> Path:
     """Keras' cache root (`$KERAS_HOME`, default `~/.keras`): `datasets/` and `models/`."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
@@ -40,8 +49,7 @@ def load_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet = os.environ.get("ZOO_BACKEND_LOGS", "") in ("", "0")
-    with _fd2_silenced() if quiet else contextlib.nullcontext():
+    with quiet_native_logs():
         import keras
 
         if keras.backend.backend() == "tensorflow":
@@ -71,14 +79,50 @@ def gpu_available() -> bool:
 
 
 def device_name(choice: str) -> str:
-    """`keras.device` name for `auto`, `cpu` or `gpu`; a GPU asked for but absent is an error."""
+    """`keras.device` name for `auto`, `cpu` or `gpu`; a GPU asked for but absent is an error.
+
+    Plain `cpu`/`gpu`, not `cpu:0`: under the torch backend `keras.device("cpu:0")` moves
+    every variable off its Parameter, and a Dropout's integer seed state then fails to load.
+    """
     from zoo.errors import ZooError
 
     if choice == "cpu":
-        return "cpu:0"
+        return "cpu"
     has_gpu = gpu_available()
     if choice == "gpu" and not has_gpu:
         backend = load_keras().backend.backend()
         raise ZooError(f"--device gpu: the {backend} backend sees no GPU on this machine; "
                        "use --device cpu or auto")
-    return "gpu:0" if has_gpu else "cpu:0"
+    return "gpu" if has_gpu else "cpu"
+
+
+def rng_state() -> dict:
+    """Random state that Keras' seed generators do not hold, as numpy arrays.
+
+    Under torch, a Dropout without a seed draws its mask from torch's global generator
+    (keras/src/backend/torch/random.py, the unseeded fast path), so an exact resume needs that
+    generator's state too. TensorFlow and JAX draw from the layers' seed generators, which
+    the checkpoint already saves.
+    """
+    if load_keras().backend.backend() != "torch":
+        return {}
+    import torch
+
+    state = {"torch_cpu": torch.get_rng_state().numpy()}
+    if torch.cuda.is_available():
+        for i, cuda in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"torch_cuda_{i}"] = cuda.numpy()
+    return state
+
+
+def set_rng_state(state) -> None:
+    """Restore what `rng_state` returned (entries of another backend are ignored)."""
+    if load_keras().backend.backend() != "torch" or "torch_cpu" not in state:
+        return
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(state["torch_cpu"].copy()))
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            if f"torch_cuda_{i}" in state:
+                torch.cuda.set_rng_state(torch.from_numpy(state[f"torch_cuda_{i}"].copy()), i)

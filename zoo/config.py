@@ -57,7 +57,8 @@ FIELDS: tuple[Field, ...] = (
     Field("nesterov", bool, False, "Nesterov momentum (sgd)", "optimizer"),
     Field("weight_decay", float, 0.0, "decoupled weight decay (all optimizers)", "optimizer"),
     Field("label_smoothing", float, 0.0, "label smoothing of the cross-entropy", "optimizer"),
-    Field("precision", str, "float32", "compute precision", "optimizer",
+    Field("precision", str, "float32",
+          "compute precision (mixed_*: float32 variables and classifier)", "optimizer",
           choices=("float32", "mixed_float16", "mixed_bfloat16")),
     # learning-rate schedule
     Field("lr_schedule", str, "none", "learning-rate schedule", "schedule", choices=SCHEDULES),

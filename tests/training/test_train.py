@@ -140,6 +140,41 @@ def test_resume_keeps_early_stopping_and_plateau_counters(tmp_path, schedule, ea
         assert [r["lr"] / 1e-30 for r in runs[1]] == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
 
 
+@pytest.mark.parametrize("precision, compute", [("mixed_float16", "float16"),
+                                                ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compute):
+    import keras
+
+    from zoo.training.trainer import train
+
+    flags = {"model": "minivggnet", "dataset": "digits", "epochs": 2, "batch_size": 32,
+             "lr": 0.05, "lr_schedule": "time", "lr_decay": 0.01, "precision": precision,
+             "limit": 128, "seed": 2, "output": str(tmp_path)}
+    try:
+        straight = train(resolve(None, {**flags, "name": "straight"}))
+        with pytest.raises(Crash):
+            train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(1)])
+        # a plain float32 run in between must not inherit the mixed policy
+        train(resolve(None, {**flags, "precision": "float32", "epochs": 1, "name": "fp32"}))
+        assert keras.config.dtype_policy().name == "float32"
+        result = zoo_cli("train", "--resume", tmp_path / "crashed", "--epochs", "2")
+        assert result.code == 0, result.err
+    finally:
+        keras.config.set_dtype_policy("float32")
+    crashed = tmp_path / "crashed"
+    runs = [json.loads((run / "history.json").read_text()) for run in (straight, crashed)]
+    assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]
+    assert all(np.isfinite(r["loss"]) for r in runs[1])
+    model = keras.saving.load_model(crashed / "model.keras")
+    assert model.get_layer("block1_conv1").compute_dtype == compute
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    fp32 = keras.saving.load_model(tmp_path / "fp32" / "model.keras")
+    assert fp32.get_layer("block1_conv1").compute_dtype == "float32"
+    metrics = json.loads((crashed / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and np.isfinite(metrics["loss"])
+    assert json.loads((crashed / "checkpoint" / "state.json").read_text())["iterations"] > 0
+
+
 def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):
     zoo_cli("train", "--model", "lenet", "--epochs", "1", "--output", tmp_path, "--name", "r",
             "--limit", "100")

@@ -32,6 +32,8 @@ def alexnet(input_shape, num_classes, l2=0.0002):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     reg = keras.regularizers.L2(l2) if l2 else None
 
     def conv_bn(x, filters, kernel, name, strides=1, padding="same"):
@@ -60,7 +62,5 @@ def alexnet(input_shape, num_classes, l2=0.0002):
         x = layers.Activation("relu", name=f"fc{i}_relu")(x)
         x = layers.BatchNormalization(name=f"fc{i}_bn")(x)
         x = layers.Dropout(0.5, name=f"fc{i}_dropout")(x)
-    outputs = layers.Dense(
-        num_classes, activation="softmax", kernel_regularizer=reg, name="predictions"
-    )(x)
+    outputs = classifier(num_classes, kernel_regularizer=reg)(x)
     return keras.Model(inputs, outputs, name="alexnet")

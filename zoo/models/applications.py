@@ -120,14 +120,23 @@ def _register(name, attr, size, preprocessing, min_size, params, ref):
         import keras
 
         constructor = getattr(keras.applications, attr)
-        return constructor(
+        # Under a mixed policy the classifier's activation runs in float32, as the Keras
+        # mixed-precision guide does (and as zoo's own models do, see layers.classifier).
+        mixed = keras.config.dtype_policy().compute_dtype != "float32"
+        split = mixed and include_top and classifier_activation is not None
+        model = constructor(
             include_top=include_top,
             weights=weights,
             input_shape=tuple(input_shape),
             pooling=pooling,
             classes=num_classes,
-            classifier_activation=classifier_activation,
+            classifier_activation=None if split else classifier_activation,
         )
+        if not split:
+            return model
+        outputs = keras.layers.Activation(classifier_activation, dtype="float32",
+                                          name="predictions_float32")(model.output)
+        return keras.Model(model.inputs, outputs, name=model.name)
 
     builder.__name__ = name
     builder.__doc__ = f"""`keras.applications.{attr}` ({_REFS[ref]}).

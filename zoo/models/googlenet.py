@@ -88,6 +88,8 @@ def minigooglenet(input_shape, num_classes):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     inputs = keras.Input(shape=input_shape, name="input")
     x = conv_module(inputs, 96, 3, name="stem")
     x = mini_inception_module(x, 32, 32, name="inception_1a")
@@ -100,7 +102,7 @@ def minigooglenet(input_shape, num_classes):
     x = mini_inception_module(x, 176, 160, name="inception_3b")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="minigooglenet")
 
 
@@ -146,7 +148,7 @@ def googlenet(input_shape, num_classes, lrn=True, dropout=0.4):
     import keras
     from keras import layers
 
-    from zoo.models.layers import LocalResponseNormalization
+    from zoo.models.layers import LocalResponseNormalization, classifier
 
     def maxpool(t, name):
         return layers.MaxPooling2D(3, strides=2, padding="same", name=name)(t)
@@ -168,5 +170,5 @@ def googlenet(input_shape, num_classes, lrn=True, dropout=0.4):
             x = inception_module(x, *_GOOGLENET_TABLE[stage], name=f"inception_{stage}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="googlenet")

@@ -75,3 +75,14 @@ class LocalResponseNormalization(keras.layers.Layer):
             "alpha": self.alpha,
             "beta": self.beta,
         }
+
+
+def classifier(num_classes: int, name: str = "predictions", **kwargs) -> keras.layers.Dense:
+    """The softmax classifier every zoo model ends with, computed in float32 whatever the
+    dtype policy. Under `mixed_float16`/`mixed_bfloat16` a half-precision softmax loses small
+    probabilities, and Keras' top-k metric rejects half-precision outputs; the Keras
+    mixed-precision guide keeps model outputs in float32 for both reasons. Under the default
+    float32 policy this is an ordinary `Dense(num_classes, activation="softmax")`.
+    """
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name=name,
+                              **kwargs)

@@ -26,6 +26,8 @@ def lenet(input_shape, num_classes):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for i, filters in enumerate((20, 50), start=1):
@@ -35,7 +37,7 @@ def lenet(input_shape, num_classes):
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(500, name="fc1")(x)
     x = layers.Activation("relu", name="fc1_relu")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="lenet")
 
 
@@ -67,6 +69,8 @@ def lenet5(input_shape, num_classes):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(6, 5, activation="tanh", name="c1")(inputs)
     x = layers.AveragePooling2D(2, name="s2")(x)
@@ -75,5 +79,5 @@ def lenet5(input_shape, num_classes):
     x = layers.Conv2D(120, 5, activation="tanh", name="c5")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(84, activation="tanh", name="f6")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="lenet5")

@@ -30,6 +30,8 @@ def minivggnet(input_shape, num_classes, batch_norm=True):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     def norm(x, name):
         return layers.BatchNormalization(name=name)(x) if batch_norm else x
 
@@ -48,5 +50,5 @@ def minivggnet(input_shape, num_classes, batch_norm=True):
     x = layers.Activation("relu", name="fc1_relu")(x)
     x = norm(x, "fc1_bn")
     x = layers.Dropout(0.5, name="fc1_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="minivggnet")

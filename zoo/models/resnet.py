@@ -74,6 +74,8 @@ def _cifar_resnet(model_name, depth, input_shape, num_classes, shortcut="A", l2=
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2. Received: depth={depth}")
     if shortcut not in ("A", "B"):
@@ -98,9 +100,7 @@ def _cifar_resnet(model_name, depth, input_shape, num_classes, shortcut="A", l2=
             stride = 2 if stage > 1 and block == 1 else 1
             x = basic_block(x, filters, stride, shortcut, reg, name=f"stage{stage}_block{block}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(
-        num_classes, activation="softmax", kernel_regularizer=reg, name="predictions"
-    )(x)
+    outputs = classifier(num_classes, kernel_regularizer=reg)(x)
     return keras.Model(inputs, outputs, name=model_name)
 
 
@@ -196,6 +196,8 @@ def _preact_resnet(model_name, input_shape, num_classes, stages, filters, l2):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     stages, filters = tuple(stages), tuple(filters)
     if len(filters) != len(stages) + 1:
         raise ValueError(
@@ -223,9 +225,7 @@ def _preact_resnet(model_name, input_shape, num_classes, stages, filters, l2):
     x = layers.BatchNormalization(name="post_bn")(x)
     x = layers.Activation("relu", name="post_relu")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(
-        num_classes, activation="softmax", kernel_regularizer=reg, name="predictions"
-    )(x)
+    outputs = classifier(num_classes, kernel_regularizer=reg)(x)
     return keras.Model(inputs, outputs, name=model_name)
 
 

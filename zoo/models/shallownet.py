@@ -25,9 +25,11 @@ def shallownet(input_shape, num_classes):
     import keras
     from keras import layers
 
+    from zoo.models.layers import classifier
+
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(32, 3, padding="same", name="conv1")(inputs)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name="shallownet")

@@ -18,9 +18,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo.backend import rng_state, set_rng_state
 from zoo.io import atomic_path, write_json, write_text
 
 MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
+
+
+def applied_steps(optimizer):
+    """The optimizer's step count; under mixed_float16 Keras wraps the optimizer in a
+    LossScaleOptimizer, whose inner optimizer counts the steps applied (and the schedule)."""
+    return getattr(optimizer, "inner_optimizer", optimizer).iterations
 
 
 def current_lr(optimizer) -> float:
@@ -54,6 +61,19 @@ class EpochLogger(keras.callbacks.Callback):
         if logs is not None:
             logs["lr"] = self._lr
             logs["seconds"] = time.perf_counter() - self._start
+
+
+class RestoreRNG(keras.callbacks.Callback):
+    """Puts back the backend random state of a checkpoint when training begins: after `fit`
+    has built the model (which, under torch, draws from the global generator), before the
+    first batch."""
+
+    def __init__(self, state: dict):
+        super().__init__()
+        self.state = state
+
+    def on_train_begin(self, logs=None):
+        set_rng_state(self.state)
 
 
 class _Resumable:
@@ -131,7 +151,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         seeds = [keras.ops.convert_to_numpy(v) for v in self.model.variables
                  if "seed_generator" in v.path]
         with atomic_path(self.ckpt_dir / f"epoch-{epoch + 1:04d}-seeds.npz") as tmp:
-            np.savez(tmp, *seeds)
+            np.savez(tmp, *seeds, **rng_state())
 
         value = logs.get(self.monitor)
         if self._improved(value):
@@ -153,7 +173,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             "seeds_file": f"epoch-{epoch + 1:04d}-seeds.npz",
             "best": self.best,
             "monitor": self.monitor,
-            "iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+            "iterations": int(keras.ops.convert_to_numpy(applied_steps(self.model.optimizer))),
         }
         for key, callback in self.stateful.items():
             state[key] = callback.state()

@@ -33,7 +33,10 @@ class Prepared:
 def _set_seed(config: dict) -> None:
     import keras
 
-    keras.utils.set_random_seed(config["seed"])
+    from zoo.backend import quiet_native_logs
+
+    with quiet_native_logs():  # under jax/torch this imports TensorFlow, when installed
+        keras.utils.set_random_seed(config["seed"])
     if config["deterministic"] and keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # the TensorFlow-only determinism switch
 
@@ -138,6 +141,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         MODE,
         EpochLogger,
         NaNGuard,
+        RestoreRNG,
         ResumableEarlyStopping,
         ResumablePlateau,
         RunCheckpoint,
@@ -145,8 +149,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
     from zoo.training.schedules import build_schedule
 
     _set_seed(config)
-    if config["precision"] != "float32":
-        keras.config.set_dtype_policy(config["precision"])
+    keras.config.set_dtype_policy(config["precision"])  # also resets an earlier run's policy
 
     if resume:
         run_dir = Path(resume)
@@ -193,6 +196,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         seed_vars = [v for v in model.variables if "seed_generator" in v.path]
         for i, variable in enumerate(seed_vars):
             variable.assign(seeds[f"arr_{i}"])
+        backend_rng = {key: seeds[key] for key in seeds.files if not key.startswith("arr_")}
         # The schedule follows the (possibly extended) epoch count; its position is the
         # optimizer's restored iteration count.
         schedule = build_schedule(config, steps)
@@ -207,7 +211,8 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
     nan_guard = NaNGuard()
     checkpoint = RunCheckpoint(run_dir, monitor, history, best, config["checkpoint_every"],
                                nan_guard)
-    cbs = [EpochLogger(), nan_guard]
+    cbs = [RestoreRNG(backend_rng)] if state is not None else []
+    cbs += [EpochLogger(), nan_guard]
     if config["lr_schedule"] == "plateau":
         checkpoint.stateful["plateau"] = ResumablePlateau(
             monitor=monitor, mode=MODE[monitor], factor=config["lr_drop_factor"], patience=3,
