@@ -81,6 +81,8 @@ FIELDS: tuple[Field, ...] = (
     Field("early_stop", int, 0, "stop after N epochs without improvement (0: never)", "run",
           metavar="N"),
     Field("tensorboard", bool, False, "write TensorBoard logs to RUN_DIR/tensorboard", "run"),
+    Field("steps_per_execution", int, 0, "training steps per compiled call; 0: auto (8, or 1 "
+          "under torch, which allows no other)", "run", metavar="N"),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}

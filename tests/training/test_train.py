@@ -1,5 +1,7 @@
 import csv
 import json
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,8 @@ def _png_ok(path: Path):
 
 def test_one_epoch_run_writes_every_file(zoo_cli, tmp_path):
     result = zoo_cli("train", "--model", "lenet", "--dataset", "digits", "--epochs", "1",
-                     "--output", tmp_path, "--name", "run1", "--limit", "300")
+                     "--output", tmp_path, "--name", "run1", "--limit", "300",
+                     "--batch-size", "32")
     assert result.code == 0, result.err
     run = tmp_path / "run1"
     assert result.out.strip().splitlines()[-1] == str(run)
@@ -46,6 +49,10 @@ def test_one_epoch_run_writes_every_file(zoo_cli, tmp_path):
     assert 0 <= metrics["accuracy"] <= metrics["top5_accuracy"] <= 1
     assert set(metrics["per_class"]) == {str(i) for i in range(10)}
     assert metrics["images_per_second"] > 0
+    # 8 steps per call then a call of 2: the remainder runs, no batch is lost or repeated
+    train_images = int(re.search(r"(\d+) train", result.out).group(1))
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["iterations"] == math.ceil(train_images / 32) == 10
     assert "precision" in (run / "classification_report.txt").read_text()
     _png_ok(run / "monitor.png")
     _png_ok(run / "confusion_matrix.png")

@@ -86,12 +86,28 @@ def _optimizer(config: dict, learning_rate):
     return keras.optimizers.Nadam(learning_rate, weight_decay=wd)
 
 
+def steps_per_execution(config: dict, steps_per_epoch: int) -> int:
+    """Training steps per compiled call. Eight amortise Keras' per-call overhead, which
+    matters for small models: LeNet through zoo's pipeline trains 7% faster on the 2-core CPU,
+    MiniVGGNet the same (BENCHMARKS.md). The steps, and so the weights, are unchanged; batch
+    callbacks see every eighth batch. The torch backend runs one step per call only."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        if config["steps_per_execution"] > 1:
+            log.warning("the torch backend runs one step per call; ignoring "
+                        "steps_per_execution=%d", config["steps_per_execution"])
+        return 1
+    return max(1, min(config["steps_per_execution"] or 8, steps_per_epoch))
+
+
 def _compile(model, config: dict, steps_per_epoch: int, num_classes: int) -> None:
     import keras
 
     from zoo.training.schedules import build_schedule
 
     model.compile(
+        steps_per_execution=steps_per_execution(config, steps_per_epoch),
         optimizer=_optimizer(config, build_schedule(config, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"]),
         metrics=[
@@ -202,6 +218,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         schedule = build_schedule(config, steps)
         if not isinstance(schedule, float):  # a float rate lives on in the restored variable
             model.optimizer.learning_rate = schedule
+        model.steps_per_execution = steps_per_execution(config, steps)
         history_file = run_dir / "history.json"
         history = json.loads(history_file.read_text())[:initial_epoch] \
             if history_file.is_file() else []
