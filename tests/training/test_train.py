@@ -88,6 +88,13 @@ def _weights(run, epoch):
     return model.get_weights()
 
 
+def _periodic(run, epoch):
+    import keras
+
+    path = run / "checkpoint" / f"periodic-{epoch:04d}.keras"
+    return keras.saving.load_model(path).get_weights()
+
+
 def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
     from zoo.training.trainer import train
 
@@ -180,6 +187,49 @@ def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compu
     metrics = json.loads((crashed / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and np.isfinite(metrics["loss"])
     assert json.loads((crashed / "checkpoint" / "state.json").read_text())["iterations"] > 0
+
+
+def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):
+    import keras
+
+    result = zoo_cli("train", "--model", "lenet", "--dataset", "digits", "--epochs", "2",
+                     "--limit", "200", "--checkpoint-every", "1", "--tensorboard",
+                     "--label-smoothing", "0.1", "--optimizer", "adamw", "--weight-decay",
+                     "0.01", "--lr", "0.001", "--output", tmp_path, "--name", "extras")
+    assert result.code == 0, result.err
+    run = tmp_path / "extras"
+    first, second = (_periodic(run, epoch) for epoch in (1, 2))
+    for a, b in zip(second, _weights(run, 2), strict=True):  # the epoch-2 snapshot
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    events = {p.parent.name for p in (run / "tensorboard").rglob("events.out.tfevents.*")}
+    assert events == {"train", "validation"}
+    model = keras.saving.load_model(run / "checkpoint" / "epoch-0002.keras")
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(0.01)
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name, cls, extra", [
+    ("sgd", "SGD", {"momentum": 0.9, "nesterov": True}),
+    ("adam", "Adam", {}),
+    ("adamw", "AdamW", {}),
+    ("rmsprop", "RMSprop", {"momentum": 0.9}),
+    ("nadam", "Nadam", {}),
+])
+def test_optimizers_take_their_settings(name, cls, extra):
+    import keras
+
+    from zoo.training.trainer import _optimizer
+
+    config = resolve(None, {"model": "lenet", "optimizer": name, "momentum": 0.9,
+                            "nesterov": True, "weight_decay": 5e-4})
+    optimizer = _optimizer(config, 0.02)
+    assert type(optimizer) is getattr(keras.optimizers, cls)
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.02)
+    assert optimizer.weight_decay == pytest.approx(5e-4)
+    for key, value in extra.items():
+        assert getattr(optimizer, key) == value
 
 
 def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):

@@ -164,6 +164,11 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
     )
     from zoo.training.schedules import build_schedule
 
+    if config["tensorboard"]:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ZooError("--tensorboard needs the tensorboard package: pip install tensorboard")
     _set_seed(config)
     keras.config.set_dtype_policy(config["precision"])  # also resets an earlier run's policy
 
