@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_TEMP_NAME = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")  # what atomic_path makes
+
+
+def remove_stale_temps(directory: str | Path) -> int:
+    """Delete the temporary files that a killed process left in `directory` (not below it);
+    return how many there were."""
+    stale = [p for p in Path(directory).glob(".*") if p.is_file() and _TEMP_NAME.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -339,3 +339,57 @@ def test_lenet_learns_real_fashion_mnist(zoo_cli, tmp_path):
     metrics = json.loads((tmp_path / "fm" / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["images"] == 10000
     assert metrics["accuracy"] > 0.80, metrics["accuracy"]
+
+
+def test_sigkill_at_any_moment_leaves_a_resumable_run(zoo_subprocess, tmp_path):
+    """Kill a real `zoo train` process three times at staggered moments of later epochs
+    (training, validation or the checkpoint writes), resuming after each kill."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "killed"
+    state_file = run / "checkpoint" / "state.json"
+    argv = [sys.executable, "-m", "zoo", "train", "--model", "lenet", "--dataset", "digits",
+            "--limit", "400", "--batch-size", "16", "--epochs", "12", "--output",
+            str(tmp_path), "--name", "killed"]
+    for attempt, delay in enumerate((0.13, 0.41, 0.77)):
+        if attempt:
+            argv = [sys.executable, "-m", "zoo", "train", "--resume", str(run), "--epochs", "12"]
+        before = json.loads(state_file.read_text())["epoch"] if state_file.is_file() else 0
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if state_file.is_file() and json.loads(state_file.read_text())["epoch"] > before:
+                break
+            time.sleep(0.02)
+        time.sleep(delay)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        state = json.loads(state_file.read_text())  # readable after the kill
+        assert state["epoch"] > before
+        assert (run / "checkpoint" / state["model_file"]).is_file()
+        assert (run / "model.keras").is_file()
+        json.loads((run / "history.json").read_text())
+
+    result = zoo_subprocess("train", "--resume", run, "--epochs", "12", timeout=300)
+    assert result.code == 0, result.err
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(1, 13))
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 12
+    assert not list(run.rglob(".*"))  # the resumes removed any half-written temporary file
+
+
+def test_resume_removes_only_temporary_files(tmp_path):
+    from zoo.io import atomic_path, remove_stale_temps
+
+    with atomic_path(tmp_path / "monitor.png") as tmp:
+        stale = tmp.with_name(tmp.name.replace(".monitor.", ".history.")).with_suffix(".json")
+        stale.write_text("half")  # the shape of a file a killed atomic write leaves
+    (tmp_path / ".notes").write_text("mine")
+    (tmp_path / "model.keras").write_text("kept")
+    assert remove_stale_temps(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes", "model.keras", "monitor.png"]

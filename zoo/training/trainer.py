@@ -151,7 +151,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
     from zoo.config import dump
     from zoo.data.pipeline import make_sequence
     from zoo.data.preprocessing import batches_per_epoch
-    from zoo.io import write_json, write_text
+    from zoo.io import remove_stale_temps, write_json, write_text
     from zoo.models.registry import build_model
     from zoo.training.callbacks import (
         MODE,
@@ -208,6 +208,8 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         history, best, initial_epoch = [], None, 0
     else:
         initial_epoch = state["epoch"]
+        for folder in (run_dir, run_dir / "checkpoint"):
+            remove_stale_temps(folder)  # files a killed run was writing
         if initial_epoch >= config["epochs"]:
             raise ZooError(f"{run_dir} already trained {initial_epoch} epochs; pass "
                            f"--epochs N with N > {initial_epoch} to continue")
