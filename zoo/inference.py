@@ -118,7 +118,7 @@ def _load_trained(path: Path, weights: str | None, keras) -> Predictor:
     model_file = path / "model.keras" if path.is_dir() else path
     if not model_file.is_file():
         raise ZooError(f"{path}: no model.keras (not a run directory of 'zoo train'?)")
-    model = keras.saving.load_model(model_file)
+    model = keras.saving.load_model(model_file, compile=False)  # no optimizer needed
     if weights:
         model.load_weights(weights)
     info_file = run_dir / "labels.json"

@@ -2,6 +2,7 @@ import csv
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,13 @@ def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compu
     metrics = json.loads((crashed / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and np.isfinite(metrics["loss"])
     assert json.loads((crashed / "checkpoint" / "state.json").read_text())["iterations"] > 0
+    with warnings.catch_warnings(record=True) as caught:  # evaluation needs no optimizer
+        warnings.simplefilter("always")
+        result = zoo_cli("evaluate", crashed)
+    assert result.code == 0, result.err
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    again = json.loads((crashed / "metrics.json").read_text())
+    assert again["accuracy"] == metrics["accuracy"] and again["epochs"] == 2
 
 
 def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):

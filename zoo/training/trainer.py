@@ -345,7 +345,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     if not best.is_file():
         raise ZooRuntimeError(f"{run_dir} has no model.keras (no epoch finished with a finite "
                               "loss); try a lower --lr")
-    model = keras.saving.load_model(best)
+    model = keras.saving.load_model(best, compile=False)  # predictions only
     which, chosen = prepared.splits.eval_split(split)
     x, y = load_all(chosen, prepared.eval_transform)
     if not len(y):
