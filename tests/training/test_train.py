@@ -401,3 +401,17 @@ def test_resume_removes_only_temporary_files(tmp_path):
     (tmp_path / "model.keras").write_text("kept")
     assert remove_stale_temps(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".notes", "model.keras", "monitor.png"]
+
+
+def test_deterministic_runs_repeat_exactly(zoo_subprocess, tmp_path):
+    # In subprocesses: TensorFlow's op determinism is a process-wide switch.
+    for name in ("first", "second"):
+        result = zoo_subprocess("train", "--model", "minivggnet", "--dataset", "digits",
+                                "--epochs", "1", "--limit", "128", "--augment", "--seed", "7",
+                                "--deterministic", "--output", tmp_path, "--name", name)
+        assert result.code == 0, result.err
+    runs = [json.loads((tmp_path / n / "history.json").read_text()) for n in ("first", "second")]
+    assert runs[0][0]["loss"] == runs[1][0]["loss"]
+    for a, b in zip(_weights(tmp_path / "first", 1), _weights(tmp_path / "second", 1),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
