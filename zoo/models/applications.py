@@ -136,7 +136,7 @@ def _register(name, attr, size, preprocessing, min_size, params, ref):
             return model
         outputs = keras.layers.Activation(classifier_activation, dtype="float32",
                                           name="predictions_float32")(model.output)
-        return keras.Model(model.inputs, outputs, name=model.name)
+        return keras.Model(model.input, outputs, name=model.name)
 
     builder.__name__ = name
     builder.__doc__ = f"""`keras.applications.{attr}` ({_REFS[ref]}).
