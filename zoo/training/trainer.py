@@ -88,7 +88,7 @@ def _optimizer(config: dict, learning_rate):
 
 def steps_per_execution(config: dict, steps_per_epoch: int) -> int:
     """Training steps per compiled call. Eight amortise Keras' per-call overhead, which
-    matters for small models: LeNet through zoo's pipeline trains 7% faster on the 2-core CPU,
+    matters for small models: LeNet through zoo's pipeline trains 9% faster on the 2-core CPU,
     MiniVGGNet the same (BENCHMARKS.md). The steps, and so the weights, are unchanged; batch
     callbacks see every eighth batch. The torch backend runs one step per call only."""
     import keras
