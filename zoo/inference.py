@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.backend import keras_home
+from zoo.backend import keras_home, load_saved_model
 from zoo.data.sources import IMAGE_SUFFIXES
 from zoo.errors import ZooError, ZooRuntimeError
 
@@ -75,14 +75,12 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     """Build or load the model named by `model_arg`: a registered name, a run dir or a .keras."""
     from zoo.backend import load_keras
 
-    keras = load_keras()
-    import zoo.models.layers  # noqa: F401  (custom layers of saved models)
-    import zoo.training.schedules  # noqa: F401
+    load_keras()  # quietly, before the builders import Keras
     from zoo.models.registry import get_spec
 
     path = Path(model_arg).expanduser()
     if path.is_dir() or path.suffix == ".keras":
-        return _load_trained(path, weights, keras)
+        return _load_trained(path, weights)
     spec = get_spec(model_arg)
     if not spec.pretrained:
         raise ZooError(f"{spec.name} has no ImageNet weights; pass a run directory or a "
@@ -111,14 +109,14 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
                      lambda x: module.preprocess_input(x.copy()))
 
 
-def _load_trained(path: Path, weights: str | None, keras) -> Predictor:
+def _load_trained(path: Path, weights: str | None) -> Predictor:
     from zoo.data.preprocessing import scale_pixels
 
     run_dir = path if path.is_dir() else path.parent
     model_file = path / "model.keras" if path.is_dir() else path
     if not model_file.is_file():
         raise ZooError(f"{path}: no model.keras (not a run directory of 'zoo train'?)")
-    model = keras.saving.load_model(model_file, compile=False)  # no optimizer needed
+    model = load_saved_model(model_file, compile=False)  # no optimizer needed
     if weights:
         model.load_weights(weights)
     info_file = run_dir / "labels.json"

@@ -24,6 +24,12 @@ from zoo.io import atomic_path, write_json, write_text
 MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
 
 
+def seed_variables(model) -> list:
+    """The model's seed-generator states (dropout masks), in a fixed order. `model.save`
+    omits them, so the checkpoint saves them beside it and resume assigns them back."""
+    return [v for v in model.variables if "seed_generator" in v.path]
+
+
 def applied_steps(optimizer):
     """The optimizer's step count; under mixed_float16 Keras wraps the optimizer in a
     LossScaleOptimizer, whose inner optimizer counts the steps applied (and the schedule)."""
@@ -148,8 +154,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         # A file killed half-written here is harmless: state.json still names the previous one.
         model_file = f"epoch-{epoch + 1:04d}.keras"
         self.model.save(self.ckpt_dir / model_file)
-        seeds = [keras.ops.convert_to_numpy(v) for v in self.model.variables
-                 if "seed_generator" in v.path]
+        seeds = [keras.ops.convert_to_numpy(v) for v in seed_variables(self.model)]
         with atomic_path(self.ckpt_dir / f"epoch-{epoch + 1:04d}-seeds.npz") as tmp:
             np.savez(tmp, *seeds, **rng_state())
 

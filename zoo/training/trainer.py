@@ -137,17 +137,11 @@ def _load_state(run_dir: Path) -> dict:
     return json.loads(state_file.read_text())
 
 
-def _import_custom_objects() -> None:
-    import zoo.models.layers  # noqa: F401  (registers the custom layers)
-    import zoo.training.schedules  # noqa: F401  (registers the schedules)
-
-
 def train(config: dict, resume: str | Path | None = None, callbacks=None, console=None) -> Path:
     """Train per `config` (or continue the run in `resume`), evaluate, and return the run dir."""
-    from zoo.backend import load_keras
+    from zoo.backend import load_keras, load_saved_model
 
     keras = load_keras()
-    _import_custom_objects()
     from zoo.config import dump
     from zoo.data.pipeline import make_sequence
     from zoo.data.preprocessing import batches_per_epoch
@@ -161,6 +155,7 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
         ResumableEarlyStopping,
         ResumablePlateau,
         RunCheckpoint,
+        seed_variables,
     )
     from zoo.training.schedules import build_schedule
 
@@ -214,10 +209,9 @@ def train(config: dict, resume: str | Path | None = None, callbacks=None, consol
             raise ZooError(f"{run_dir} already trained {initial_epoch} epochs; pass "
                            f"--epochs N with N > {initial_epoch} to continue")
         ckpt = run_dir / "checkpoint"
-        model = keras.saving.load_model(ckpt / state["model_file"])
+        model = load_saved_model(ckpt / state["model_file"])
         seeds = np.load(ckpt / state["seeds_file"])
-        seed_vars = [v for v in model.variables if "seed_generator" in v.path]
-        for i, variable in enumerate(seed_vars):
+        for i, variable in enumerate(seed_variables(model)):
             variable.assign(seeds[f"arr_{i}"])
         backend_rng = {key: seeds[key] for key in seeds.files if not key.startswith("arr_")}
         # The schedule follows the (possibly extended) epoch count; its position is the
@@ -316,10 +310,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
                  prepared: Prepared | None = None, extra: dict | None = None,
                  console=None) -> dict:
     """Evaluate the best model of `run_dir` and write metrics.json, the report and the matrix."""
-    from zoo.backend import load_keras
+    from zoo.backend import load_keras, load_saved_model
 
-    keras = load_keras()
-    _import_custom_objects()
+    load_keras()  # quietly, before anything below imports Keras
     from zoo.config import load_yaml, resolve
     from zoo.data.pipeline import load_all
     from zoo.evaluation import evaluate_predictions, print_summary, write_report
@@ -345,7 +338,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     if not best.is_file():
         raise ZooRuntimeError(f"{run_dir} has no model.keras (no epoch finished with a finite "
                               "loss); try a lower --lr")
-    model = keras.saving.load_model(best, compile=False)  # predictions only
+    model = load_saved_model(best, compile=False)  # predictions only
     which, chosen = prepared.splits.eval_split(split)
     x, y = load_all(chosen, prepared.eval_transform)
     if not len(y):
