@@ -40,6 +40,17 @@ class Transform:
         return scale_pixels(images, self.mode, list(self.mean) if self.mean else None)
 
 
+def load_batch(split, chunk: np.ndarray, transform: Transform, rng=None):
+    """Images `chunk` of `split`, transformed, and their labels; unreadable files dropped."""
+    images, ok = split.source.load(chunk)
+    labels = split.source.labels[chunk]
+    if not ok.all():
+        images, labels = images[ok], labels[ok]
+    if not len(images):
+        return np.zeros((0, *transform.size, transform.channels), np.float32), labels
+    return transform(images, rng), labels
+
+
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2)))
 
@@ -69,13 +80,8 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
 
         def __getitem__(self, index):
             chunk = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-            images, ok = self.split.source.load(chunk)
             rng = np.random.default_rng([self.seed, self.epoch, index]) if self.shuffle else None
-            labels = self.split.source.labels[chunk]
-            if not ok.all():  # unreadable files are dropped from the batch
-                images, labels = images[ok], labels[ok]
-            x = self.transform(images, rng) if len(images) else np.zeros(
-                (0, *self.transform.size, self.transform.channels), np.float32)
+            x, labels = load_batch(self.split, chunk, self.transform, rng)
             if one_hot:
                 y = np.eye(num_classes, dtype=np.float32)[labels]
             else:
@@ -91,16 +97,11 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
 
 def load_all(split, transform: Transform, batch_size: int = 256):
     """Every image of `split`, transformed, with labels; unreadable files dropped."""
-    xs, ys = [], []
-    for start in range(0, len(split), batch_size):
-        chunk = split.indices[start : start + batch_size]
-        images, ok = split.source.load(chunk)
-        if ok.any():
-            xs.append(transform(images[ok]))
-            ys.append(split.source.labels[chunk][ok])
-    if not xs:
+    batches = [load_batch(split, split.indices[start : start + batch_size], transform)
+               for start in range(0, len(split), batch_size)]
+    if not batches:
         return np.zeros((0, *transform.size, transform.channels), np.float32), np.zeros(0, int)
-    return np.concatenate(xs), np.concatenate(ys)
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
 
 
 def channel_mean(split, channels: int, sample: int = 5000, seed: int = 0) -> tuple[float, ...]:
