@@ -199,11 +199,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from zoo.data.datasets import DATASETS, _find_local
+    from zoo.data.datasets import DATASETS
 
     rows = []
     for spec in DATASETS.values():
-        found = _find_local(spec.name, args.data_dir)
+        found = spec.locate(args.data_dir)
         rows.append({
             "name": spec.name,
             "classes": spec.classes,
@@ -211,8 +211,8 @@ def cmd_datasets(args) -> int:
             "sizes": spec.sizes,
             "origin": spec.origin,
             "files": spec.files,
-            "present": bool(found),
-            "location": str(found[0]) if found else None,
+            "present": found is not None,
+            "location": str(found) if found else None,
         })
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -79,8 +79,10 @@ class DatasetSpec:
     origin: str
     files: str
 
-    def present(self, data_dir: str | None = None) -> bool:
-        return bool(_find_local(self.name, data_dir))
+    def locate(self, data_dir: str | None = None) -> Path | None:
+        """Where this dataset's files are on this machine, or None (a download is needed)."""
+        found = _find_local(self.name, data_dir)
+        return found[0] if found else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,31 +268,36 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int):
     return np.sort(keep), np.sort(held)
 
 
-def _limit(indices: np.ndarray, labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
-    if limit is None or len(indices) <= limit:
-        return indices
-    keep, _ = _stratified_split(labels[indices], 1 - limit / len(indices), seed)
-    return indices[keep[:limit]]
+def _split(source, indices: np.ndarray, config) -> Split:
+    """`Split` of `source` over `indices`, cut to `config["limit"]` images by a seeded
+    stratified sample when that is set."""
+    limit, seed = config.get("limit"), config.get("seed", 42)
+    if limit is not None and len(indices) > limit:
+        keep, _ = _stratified_split(source.labels[indices], 1 - limit / len(indices), seed)
+        indices = indices[keep[:limit]]
+    return Split(source, indices)
+
+
+def _default_names(labels: np.ndarray) -> list[str]:
+    return [str(i) for i in range(int(labels.max()) + 1)]
 
 
 def _array_splits(name, kind, train, test, label_names, origin, config) -> Splits:
     (x_train, y_train) = train
-    seed, limit = config.get("seed", 42), config.get("limit")
     source_train = ArraySource(np.asarray(x_train), np.asarray(y_train).ravel())
-    keep, held = _stratified_split(source_train.labels, config.get("val_split", 0.1), seed)
+    keep, held = _stratified_split(source_train.labels, config.get("val_split", 0.1),
+                                   config.get("seed", 42))
     test_split = None
     if test is not None:
         source_test = ArraySource(np.asarray(test[0]), np.asarray(test[1]).ravel())
-        test_split = Split(source_test, _limit(np.arange(len(source_test)), source_test.labels,
-                                               limit, seed))
-    labels = source_train.labels
+        test_split = _split(source_test, np.arange(len(source_test)), config)
     return Splits(
         name=name,
         kind=kind,
-        train=Split(source_train, _limit(keep, labels, limit, seed)),
-        val=Split(source_train, _limit(held, labels, limit, seed)) if len(held) else None,
+        train=_split(source_train, keep, config),
+        val=_split(source_train, held, config) if len(held) else None,
         test=test_split,
-        label_names=label_names or [str(i) for i in range(int(labels.max()) + 1)],
+        label_names=label_names or _default_names(source_train.labels),
         image_shape=source_train.image_shape,
         origin=origin,
     )
@@ -301,12 +308,9 @@ def load_digits_splits(config) -> Splits:
     # A fixed 60/20/20 split, so every run of the demo sees the same test images.
     rest, test = _stratified_split(labels, 0.2, 0)
     source = ArraySource(images, labels)
-    seed, limit = config.get("seed", 42), config.get("limit")
     train_rel, val_rel = _stratified_split(labels[rest], 0.25, 0)
-    return Splits("digits", "digits",
-                  Split(source, _limit(rest[train_rel], labels, limit, seed)),
-                  Split(source, _limit(rest[val_rel], labels, limit, seed)),
-                  Split(source, _limit(test, labels, limit, seed)),
+    return Splits("digits", "digits", _split(source, rest[train_rel], config),
+                  _split(source, rest[val_rel], config), _split(source, test, config),
                   names, source.image_shape, origin)
 
 
@@ -358,7 +362,6 @@ def load_folder(path: str, config, image_size=None, channels: int = 3) -> Splits
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ZooError(f"folder:{path}: no such directory")
-    seed, limit = config.get("seed", 42), config.get("limit")
     split_dirs = {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
     if "train" in split_dirs:
         classes, paths, labels, skipped = _class_folders(split_dirs["train"])
@@ -388,11 +391,11 @@ def load_folder(path: str, config, image_size=None, channels: int = 3) -> Splits
         all_paths += p
         all_labels += lab
     source = FileSource(all_paths, all_labels, size, channels)
-    labels_arr = source.labels
     train_idx = ranges["train"]
     val_idx = ranges.get("val")
     if val_idx is None:
-        keep, held = _stratified_split(labels_arr[train_idx], config.get("val_split", 0.1), seed)
+        keep, held = _stratified_split(source.labels[train_idx], config.get("val_split", 0.1),
+                                       config.get("seed", 42))
         train_idx, val_idx = train_idx[keep], train_idx[held]
     test_idx = ranges.get("test")
     notes = []
@@ -403,10 +406,9 @@ def load_folder(path: str, config, image_size=None, channels: int = 3) -> Splits
     return Splits(
         name=f"folder:{path}",
         kind="folder",
-        train=Split(source, _limit(train_idx, labels_arr, limit, seed)),
-        val=Split(source, _limit(val_idx, labels_arr, limit, seed)) if len(val_idx) else None,
-        test=(Split(source, _limit(test_idx, labels_arr, limit, seed))
-              if test_idx is not None and len(test_idx) else None),
+        train=_split(source, train_idx, config),
+        val=_split(source, val_idx, config) if len(val_idx) else None,
+        test=_split(source, test_idx, config) if test_idx is not None and len(test_idx) else None,
         label_names=classes,
         image_shape=source.image_shape,
         origin=str(root),
@@ -441,16 +443,15 @@ def load_hdf5(path: str, config) -> Splits:
     if missing:
         raise ZooError(f"hdf5:{path}: missing dataset(s) {', '.join(missing)}")
     source = HDF5Source(file)
-    labels = source.labels
-    seed, limit = config.get("seed", 42), config.get("limit")
-    keep, held = _stratified_split(labels, config.get("val_split", 0.1), seed)
+    keep, held = _stratified_split(source.labels, config.get("val_split", 0.1),
+                                   config.get("seed", 42))
     return Splits(
         name=f"hdf5:{path}",
         kind="hdf5",
-        train=Split(source, _limit(keep, labels, limit, seed)),
-        val=Split(source, _limit(held, labels, limit, seed)) if len(held) else None,
+        train=_split(source, keep, config),
+        val=_split(source, held, config) if len(held) else None,
         test=None,
-        label_names=names or [str(i) for i in range(int(labels.max()) + 1)],
+        label_names=names or _default_names(source.labels),
         image_shape=source.image_shape,
         origin=str(file),
     )
