@@ -82,18 +82,12 @@ def _crash_after(epochs):
     return CrashAfter()
 
 
-def _weights(run, epoch):
+def _weights(run, epoch, kind="epoch"):
+    """Weights of the checkpoint `checkpoint/{kind}-{epoch:04d}.keras` (epoch or periodic)."""
     import keras
 
-    model = keras.saving.load_model(run / "checkpoint" / f"epoch-{epoch:04d}.keras")
+    model = keras.saving.load_model(run / "checkpoint" / f"{kind}-{epoch:04d}.keras")
     return model.get_weights()
-
-
-def _periodic(run, epoch):
-    import keras
-
-    path = run / "checkpoint" / f"periodic-{epoch:04d}.keras"
-    return keras.saving.load_model(path).get_weights()
 
 
 def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
@@ -206,7 +200,7 @@ def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):
                      "0.01", "--lr", "0.001", "--output", tmp_path, "--name", "extras")
     assert result.code == 0, result.err
     run = tmp_path / "extras"
-    first, second = (_periodic(run, epoch) for epoch in (1, 2))
+    first, second = (_weights(run, epoch, "periodic") for epoch in (1, 2))
     for a, b in zip(second, _weights(run, 2), strict=True):  # the epoch-2 snapshot
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
