@@ -1,8 +1,49 @@
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+import zoo.models
 from zoo.errors import ZooError
 from zoo.models import build_model, get_spec, list_models
 from zoo.models.registry import check_input_shape, parse_shape
+
+MODELS_DIR = Path(zoo.models.__file__).parent
+NOT_FAMILIES = {"__init__", "registry", "layers", "flops"}  # the registry and its helpers
+FAMILIES = sorted(p.stem for p in MODELS_DIR.glob("*.py") if p.stem not in NOT_FAMILIES)
+
+
+def test_the_registry_is_a_leaf_that_imports_no_architecture():
+    # timm's way: registry.py imports no model file (not even inside a function);
+    # zoo/models/__init__.py imports every family.
+    tree = ast.parse((MODELS_DIR / "registry.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    assert not [name for name in imported if name.startswith("zoo.models")], imported
+
+
+def test_importing_the_registry_registers_every_family_and_no_framework():
+    # In a fresh interpreter: `import zoo.models.registry` runs the package __init__
+    # first, so every family has registered, and none of them imported Keras to do it.
+    code = (
+        "import json, sys; from zoo.models.registry import get_spec, list_models; "
+        "modules = sorted({get_spec(n).builder.__module__ for n in list_models()}); "
+        "heavy = sorted(m for m in sys.modules "
+        "if m.split('.')[0] in {'keras', 'tensorflow', 'jax', 'torch'}); "
+        "print(json.dumps({'modules': modules, 'heavy': heavy}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["modules"] == [f"zoo.models.{family}" for family in FAMILIES]
+    assert result["heavy"] == []
 
 
 def test_wildcards_filter_and_numbers_sort_naturally():

@@ -5,6 +5,10 @@ default input shape and class count, whether ImageNet weights exist, the paper i
 its parameter count at the defaults (checked by the test suite) and the smallest input it
 accepts. Registering imports no Keras: builders import it when they run, so listing models
 and answering `zoo --help` stay fast.
+
+This module is a leaf: it imports none of the architecture modules. `zoo.models` (the
+package's `__init__`, which Python runs before this module can be imported) imports every
+family, so registration is complete before anyone lists models.
 """
 
 from __future__ import annotations
@@ -114,19 +118,6 @@ def register_model(
     return decorator
 
 
-def _ensure_loaded() -> None:
-    # Importing the architecture modules runs their decorators (and imports no Keras).
-    from zoo.models import (  # noqa: F401
-        alexnet,
-        applications,
-        googlenet,
-        lenet,
-        minivggnet,
-        resnet,
-        shallownet,
-    )
-
-
 def _natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
@@ -137,7 +128,6 @@ def list_models(pattern: str | None = None, pretrained: bool = False) -> list[st
     `list_models("resnet*")` gives `resnet20, resnet32, ..., resnet110, resnet152...`:
     numbers sort as numbers. With `pretrained=True`, only models with ImageNet weights.
     """
-    _ensure_loaded()
     names = [n for n, spec in _REGISTRY.items() if not pretrained or spec.pretrained]
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern.lower())]
@@ -146,7 +136,6 @@ def list_models(pattern: str | None = None, pretrained: bool = False) -> list[st
 
 def get_spec(name: str) -> ModelSpec:
     """Return the `ModelSpec` of `name`, or raise a `ZooError` that suggests close names."""
-    _ensure_loaded()
     key = name.lower()
     if key in _REGISTRY:
         return _REGISTRY[key]
