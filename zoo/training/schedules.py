@@ -1,14 +1,22 @@
-"""Learning-rate schedules, as serializable `keras.optimizers.schedules.LearningRateSchedule`s.
+"""Learning-rate schedules: Keras' own where they compute zoo's formulas, zoo's where they don't.
 
-They read the optimizer's iteration count, which the checkpoint saves with the optimizer
-state, so a resumed run continues the schedule where it stopped. Written with `keras.ops`
-to run on every backend.
+Every schedule reads the optimizer's iteration count, which the checkpoint saves with the
+optimizer state, so a resumed run continues the schedule where it stopped. All are
+serializable (`keras.optimizers.schedules.serialize`) and written with `keras.ops`, so they
+run on every backend.
 
-- time:   lr0 / (1 + decay * iteration)   (Keras 2's `decay` argument, which Keras 3 removed)
-- step:   lr0 * factor ** (number of drop epochs passed)
-- poly:   lr0 * (1 - epoch / epochs) ** power
-- cosine: lr0 * (1 + cos(pi * progress)) / 2
-Each may start with a linear warm-up over `warmup_epochs`.
+- time:   lr0 / (1 + decay * iteration)       `keras.optimizers.schedules.InverseTimeDecay`
+  (Keras 2's `decay` argument, which Keras 3 removed)
+- step:   lr0 * factor ** (drop epochs passed) `keras.optimizers.schedules.PiecewiseConstantDecay`
+- poly:   lr0 * (1 - epoch / epochs) ** power  `EpochPolynomialDecay` (per epoch, which Keras'
+  per-step `PolynomialDecay` is not)
+- cosine: lr0 * (1 + cos(pi * progress)) / 2   `keras.optimizers.schedules.CosineDecay`, over
+  the steps after the warm-up
+- warm-up: any of them (or a constant rate) times `min(1, (iteration + 1) / warmup_steps)`,
+  `LinearWarmup`, only when `warmup_epochs > 0`.
+
+`EpochSchedule`, the one class that older versions used for every kind, stays registered so
+that their runs (`zoo>EpochSchedule` in `model.keras`) load and resume.
 """
 
 from __future__ import annotations
@@ -18,14 +26,128 @@ import math
 import keras
 from keras import ops
 
+from zoo.errors import ZooError
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class EpochPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Polynomial decay by whole epochs: `lr0 * max(1 - epoch / epochs, 0) ** power`.
+
+    The rate is constant within an epoch (`epoch = floor(step / steps_per_epoch)`), and
+    reaches 0 after `epochs` epochs.
+
+    Args:
+        initial_learning_rate: the rate of the first epoch.
+        steps_per_epoch: the optimizer steps in one epoch.
+        epochs: the epochs over which the rate decays to 0.
+        power: the exponent. Defaults to `1.0` (linear).
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        steps_per_epoch: int,
+        epochs: int,
+        power: float = 1.0,
+    ):
+        if steps_per_epoch < 1 or epochs < 1:
+            raise ValueError(
+                "steps_per_epoch and epochs must be at least 1. Received: "
+                f"steps_per_epoch={steps_per_epoch}, epochs={epochs}"
+            )
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.epochs = int(epochs)
+        self.power = float(power)
+
+    def __call__(self, step):
+        epoch = ops.floor(ops.cast(step, "float32") / self.steps_per_epoch)
+        remaining = ops.maximum(1.0 - epoch / self.epochs, 0.0)
+        return self.initial_learning_rate * ops.power(remaining, self.power)
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "power": self.power,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """A linear warm-up on top of another schedule.
+
+    The rate is `schedule(step) * min(1, (step + 1) / warmup_steps)`: it climbs from
+    `1 / warmup_steps` of the schedule's rate to all of it over the first `warmup_steps`.
+
+    Args:
+        schedule: the schedule warmed up, a `LearningRateSchedule` or a constant float rate.
+        warmup_steps: the optimizer steps the warm-up lasts; the rate is full from step
+            `warmup_steps - 1` on.
+        delay: whether `schedule` starts after the warm-up (it sees step
+            `max(step - warmup_steps, 0)`, as zoo's cosine does) instead of running on the
+            optimizer's own step from the start (time, step and poly). Defaults to `False`.
+    """
+
+    def __init__(
+        self,
+        schedule: keras.optimizers.schedules.LearningRateSchedule | float,
+        warmup_steps: int,
+        delay: bool = False,
+    ):
+        if warmup_steps < 1:
+            raise ValueError(
+                f"warmup_steps must be at least 1. Received: warmup_steps={warmup_steps}"
+            )
+        self.schedule = schedule
+        self.warmup_steps = int(warmup_steps)
+        self.delay = bool(delay)
+
+    def __call__(self, step):
+        if not isinstance(self.schedule, keras.optimizers.schedules.LearningRateSchedule):
+            lr = float(self.schedule)  # a constant rate
+        else:
+            inner = ops.maximum(step - self.warmup_steps, 0) if self.delay else step
+            lr = self.schedule(inner)
+        ramp = (ops.cast(step, "float32") + 1.0) / float(self.warmup_steps)
+        return lr * ops.minimum(1.0, ramp)
+
+    def get_config(self) -> dict:
+        return {
+            "schedule": keras.optimizers.schedules.serialize(self.schedule),
+            "warmup_steps": self.warmup_steps,
+            "delay": self.delay,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> LinearWarmup:
+        config = dict(config)
+        config["schedule"] = keras.optimizers.schedules.deserialize(config["schedule"])
+        return cls(**config)
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """One schedule class for all kinds; `kind` picks the formula."""
+    """Legacy: the single schedule class of older zoo versions; `kind` picks the formula.
 
-    def __init__(self, kind: str, initial_learning_rate: float, steps_per_epoch: int,
-                 epochs: int, decay: float = 0.0, factor: float = 0.1,
-                 drop_epochs: tuple[int, ...] = (), power: float = 1.0, warmup_epochs: int = 0):
+    `build_schedule` no longer makes it. It stays registered, unchanged in what it
+    computes, so that runs saved with `zoo>EpochSchedule` in their `.keras` files still load
+    and `zoo train --resume` continues them.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        initial_learning_rate: float,
+        steps_per_epoch: int,
+        epochs: int,
+        decay: float = 0.0,
+        factor: float = 0.1,
+        drop_epochs: tuple[int, ...] = (),
+        power: float = 1.0,
+        warmup_epochs: int = 0,
+    ):
         if kind not in ("none", "time", "step", "poly", "cosine"):
             raise ValueError(f"Unknown schedule. Received: kind={kind}")
         self.kind = kind
@@ -45,8 +167,11 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self.kind == "time":
             lr = lr0 / (1.0 + self.decay * step)
         elif self.kind == "step":
-            drops = sum(ops.cast(epoch >= e, "float32") for e in self.drop_epochs) \
-                if self.drop_epochs else 0.0
+            drops = (
+                sum(ops.cast(epoch >= e, "float32") for e in self.drop_epochs)
+                if self.drop_epochs
+                else 0.0
+            )
             lr = lr0 * ops.power(self.factor, drops)
         elif self.kind == "poly":
             lr = lr0 * ops.power(ops.maximum(1.0 - epoch / self.epochs, 0.0), self.power)
@@ -76,21 +201,61 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def build_schedule(config: dict, steps_per_epoch: int):
-    """The schedule for `config`, or the plain float for `none`/`plateau` without warm-up."""
+def _step_decay(lr0: float, factor: float, drops: list[int], steps_per_epoch: int):
+    """`lr0 * factor ** (drop epochs passed)`, or `lr0` itself when there are no drops."""
+    if not drops:
+        return lr0
+    # The rate drops at the first step of each drop epoch, `e * steps_per_epoch`.
+    # `PiecewiseConstantDecay` keeps `values[i]` while `step <= boundaries[i]`, so the
+    # boundary is the step before. A drop epoch listed twice drops the rate twice.
+    epochs = sorted(set(drops))
+    boundaries = [e * steps_per_epoch - 1 for e in epochs]
+    values = [lr0] + [lr0 * factor ** sum(d <= e for d in drops) for e in epochs]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def build_schedule(config, steps_per_epoch: int):
+    """The learning rate (schedule) that `config` asks for.
+
+    Args:
+        config: the run configuration: a dict, or any object read as `config["key"]`. Reads
+            `lr_schedule`, `lr`, `epochs`, `warmup_epochs`, and the keys of the chosen
+            kind (`lr_decay`; `lr_drop_factor` and `lr_drop_every`; `lr_power`).
+        steps_per_epoch: the optimizer steps in one epoch.
+
+    Returns:
+        A `keras.optimizers.schedules.LearningRateSchedule`, or the float `lr` where the
+        rate is constant (`none`, `step` without drops) or belongs to a callback
+        (`plateau`) and there is no warm-up.
+    """
     from zoo.config import drop_epochs
 
     kind = config["lr_schedule"]
-    if kind == "plateau" or (kind == "none" and not config["warmup_epochs"]):
-        return float(config["lr"])
-    return EpochSchedule(
-        kind=kind,
-        initial_learning_rate=config["lr"],
-        steps_per_epoch=steps_per_epoch,
-        epochs=config["epochs"],
-        decay=config["lr_decay"],
-        factor=config["lr_drop_factor"],
-        drop_epochs=tuple(drop_epochs(config)),
-        power=config["lr_power"],
-        warmup_epochs=config["warmup_epochs"],
-    )
+    lr0 = float(config["lr"])
+    spe = int(steps_per_epoch)
+    warm = int(config["warmup_epochs"] or 0) * spe
+    if kind == "plateau":
+        if warm:
+            raise ZooError(
+                "the plateau schedule lowers a constant rate and cannot be warmed up; "
+                f"drop warmup_epochs (got {config['warmup_epochs']}) or pick another schedule"
+            )
+        return lr0
+    if kind == "none":
+        schedule = lr0
+    elif kind == "time":
+        schedule = keras.optimizers.schedules.InverseTimeDecay(
+            lr0, decay_steps=1, decay_rate=float(config["lr_decay"])
+        )
+    elif kind == "step":
+        schedule = _step_decay(lr0, float(config["lr_drop_factor"]), drop_epochs(config), spe)
+    elif kind == "poly":
+        schedule = EpochPolynomialDecay(lr0, spe, int(config["epochs"]), config["lr_power"])
+    elif kind == "cosine":
+        total = max(int(config["epochs"]) * spe - warm, 1)
+        schedule = keras.optimizers.schedules.CosineDecay(lr0, decay_steps=total)
+    else:
+        raise ZooError(f"unknown lr_schedule '{kind}'")
+    if warm:
+        return LinearWarmup(schedule, warm, delay=kind == "cosine")
+    return schedule
