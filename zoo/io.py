@@ -6,29 +6,68 @@ Killing the process at any moment leaves either the old file or the new one, nev
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+# Exclusive creation, never through a symbolic link, not inherited by child processes.
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_CREATE |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """Create an empty temporary file beside `path`; return it and its mode.
+
+    It is created asking for mode 0666, as `open(path, "w")` does, so the kernel applies
+    the process's umask (and the directory's default ACL) itself: its mode is the usual
+    mode of a new file there. Reading the umask with `os.umask` would have to set it, for
+    a moment, for every thread of the process.
+    """
+    for _ in range(100):
+        # 8 characters from [0-9a-f], a name that `remove_stale_temps` recognises;
+        # `secrets` leaves the (possibly seeded) `random` module's state alone.
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{path.suffix}"
+        try:
+            fd = os.open(tmp, _CREATE, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path with the same suffix as `path`; rename it to `path` on success."""
+    """Yield a temporary path with the same suffix as `path`; rename it to `path` on success.
+
+    The file gets the usual mode of a new file (`0666` less the umask), whatever the writer
+    did to the temporary file (some writers replace it with a file of their own).
+
+    Args:
+        path: the file to write.
+
+    Yields:
+        The temporary `Path` to write, beside `path` (so the rename is atomic).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp, mode = _create_temp(path)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename in (None, str(tmp)):
+            # name the file the user knows, not our temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
