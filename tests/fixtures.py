@@ -93,3 +93,19 @@ def write_hdf5(path: Path, n_per_class=10, classes=3, size=(16, 16)):
         f.create_dataset("labels", data=y)
         f.create_dataset("label_names", data=[f"class{c}".encode() for c in range(classes)])
     return path
+
+
+def write_images(folder: Path, names, size=(12, 16)) -> list[Path]:
+    """Small images named `names` in `folder`, PNG-encoded whatever their suffix (zoo's decoder
+    judges a file by its bytes), one class pattern each."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images, _ = class_images(1, len(names), size=size)
+    paths = []
+    for name, image in zip(names, images, strict=True):
+        ok, data = cv2.imencode(".png", image)
+        assert ok
+        (folder / name).write_bytes(data.tobytes())
+        paths.append(folder / name)
+    return paths

@@ -1,17 +1,21 @@
 """The dataset registry: `digits`, `mnist`, `fashion_mnist`, `cifar10`, `cifar100`,
 `folder:PATH` and `hdf5:PATH`.
 
-Every loader returns a `Splits`: train, validation (held out from train, stratified, when the
-dataset has none) and test, each a `Split` (a source and the indices it uses), plus the
-class names. Loaders accept files the user already has (`--data-dir`); a download that fails
-is one line saying what was tried and where to put the file.
+Each dataset is described once, by a `DatasetSpec`: where its files come from, its loader and
+its augmentation preset. `load_dataset` returns `Splits`: train, validation (held out from
+train, stratified, when the dataset has none) and test, each a `Split` (a source and the
+indices it uses), plus the class names, the augmentation preset and the files a folder
+listing skipped. Loaders take their settings as explicit arguments: the defaults of `seed`
+and `val_split` live in `zoo.config.FIELDS`, nowhere here. Loaders accept files the user
+already has (`--data-dir`); a download that fails is one line saying what was tried and where
+to put the file. A split too small for the classes it must hold is one line too, naming the
+setting to change, never scikit-learn's words.
 """
 
 from __future__ import annotations
 
-import gzip
-import pickle
-import tarfile
+import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.backend import keras_home
+from zoo.data.formats import check_hdf5, read_cifar, read_idx
 from zoo.data.sources import IMAGE_SUFFIXES, ArraySource, FileSource, HDF5Source
 from zoo.errors import ZooError, ZooRuntimeError
 
@@ -46,15 +51,30 @@ class Split:
 
 @dataclass
 class Splits:
+    """A loaded dataset.
+
+    Attributes:
+        name: the dataset as the user named it (`"cifar10"`, `"folder:~/animals"`).
+        kind: its spec's name: `digits`, `mnist`, ..., `folder`, `hdf5`.
+        train, val, test: the splits; `val` and `test` are `None` when empty.
+        label_names: class names in label order.
+        image_shape: `(height, width, channels)` of the images the sources return.
+        origin: where the data was read from.
+        augmentation: the dataset's augmentation preset (keyword arguments of
+            `zoo.data.preprocessing.augment_batch`), a copy of its spec's.
+        skipped: `{path: reason}` of every file a folder listing found that is not an image.
+    """
+
     name: str
-    kind: str  # the registry key: digits, mnist, ..., folder, hdf5
+    kind: str
     train: Split
     val: Split | None
     test: Split | None
     label_names: list[str]
     image_shape: tuple[int, int, int]
     origin: str
-    notes: list[str] = field(default_factory=list)
+    augmentation: dict
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -70,88 +90,60 @@ class Splits:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    loader: Callable
-    classes: int | None
-    shape: tuple | None
-    sizes: str
+class LoadOptions:
+    """The settings a loader reads, passed down from `load_dataset` (no defaults here: they
+    are `zoo.config.FIELDS`' and the caller's)."""
+
+    seed: int
+    val_split: float
+    limit: int | None
+    data_dir: str | None
+    image_size: tuple[int, int] | None
+    channels: int
+
+
+@dataclass
+class Loaded:
+    """What a loader read, before the validation hold-out and `--limit`.
+
+    `val` is `None` when the dataset has no validation split of its own: `load_dataset` then
+    holds out `val_split` of train. `label_names` is `None` when the files name no classes.
+    """
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    label_names: list[str] | None
     origin: str
-    files: str
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset, described once.
+
+    Attributes:
+        name: the registry key (`"cifar10"`), or the prefix of `PREFIX:PATH` datasets.
+        loader: `loader(options) -> Loaded` for a named dataset, `loader(path, options)` for a
+            prefix dataset.
+        augmentation: the augmentation preset, keyword arguments of
+            `zoo.data.preprocessing.augment_batch`.
+        classes, shape, sizes, origin, files: what `zoo datasets` shows (named datasets).
+    """
+
+    name: str
+    loader: Callable[..., Loaded]
+    augmentation: dict
+    classes: int | None = None
+    shape: tuple[int, int, int] | None = None
+    sizes: str = ""
+    origin: str = ""
+    files: str = ""
 
     def locate(self, data_dir: str | None = None) -> Path | None:
         """Where this dataset's files are on this machine, or None (a download is needed)."""
         found = _find_local(self.name, data_dir)
         return found[0] if found else None
-
-
-# ---------------------------------------------------------------------------------------------
-# file formats
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an idx file (MNIST's format), gzipped or not."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise ZooError(f"{path}: not an idx file of unsigned bytes")
-    dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
-    if array.size != int(np.prod(shape)):
-        raise ZooError(f"{path}: truncated idx file ({array.size} of {np.prod(shape)} values)")
-    return array.reshape(shape)
-
-
-def _read_cifar_batch(raw: bytes, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    batch = pickle.loads(raw, encoding="bytes")
-    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data.transpose(0, 2, 3, 1), np.asarray(batch[label_key], dtype=np.int64)
-
-
-def read_cifar(path: Path, coarse: bool = False, hundred: bool = False):
-    """Read CIFAR-10/100 from `cifar-10-python.tar.gz` or the extracted `*-batches-py/` folder."""
-    if hundred:
-        train_names, test_names, meta = ["train"], ["test"], "meta"
-        label_key, names_key = b"fine_labels", b"fine_label_names"
-    else:
-        train_names = [f"data_batch_{i}" for i in range(1, 6)]
-        test_names, meta = ["test_batch"], "batches.meta"
-        label_key, names_key = b"labels", b"label_names"
-
-    if path.is_file():
-        with tarfile.open(path, "r:gz") as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-
-            def read(name):
-                if name not in members:
-                    raise ZooError(f"{path}: no {name} inside")
-                return tar.extractfile(members[name]).read()
-
-            parts = {n: read(n) for n in [*train_names, *test_names]}
-            meta_raw = read(meta) if meta in members else None
-    else:
-        def read(name):
-            file = path / name
-            if not file.is_file():
-                raise ZooError(f"{path}: no {name} inside")
-            return file.read_bytes()
-
-        parts = {n: read(n) for n in [*train_names, *test_names]}
-        meta_raw = (path / meta).read_bytes() if (path / meta).is_file() else None
-
-    train = [_read_cifar_batch(parts[n], label_key) for n in train_names]
-    test = [_read_cifar_batch(parts[n], label_key) for n in test_names]
-    x_train = np.concatenate([x for x, _ in train])
-    y_train = np.concatenate([y for _, y in train])
-    x_test = np.concatenate([x for x, _ in test])
-    y_test = np.concatenate([y for _, y in test])
-    names = None
-    if meta_raw is not None:
-        meta_dict = pickle.loads(meta_raw, encoding="bytes")
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta_dict[names_key]]
-    return (x_train, y_train), (x_test, y_test), names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,34 +189,55 @@ def _download_failed(name: str, url: str, files: str, exc: Exception, data_dir: 
 
 
 # ---------------------------------------------------------------------------------------------
-# loaders: each returns (x_train, y_train), (x_test, y_test) or (.., val ..), label names
+# loaders of the named datasets
 
 
-def _load_digits(data_dir):
+def _arrays(train, test, label_names: list[str] | None, origin: str) -> Loaded:
+    x_train, y_train = train
+    source_train = ArraySource(np.asarray(x_train), np.asarray(y_train).ravel())
+    source_test = ArraySource(np.asarray(test[0]), np.asarray(test[1]).ravel())
+    return Loaded(
+        train=Split(source_train, np.arange(len(source_train))),
+        val=None,
+        test=Split(source_test, np.arange(len(source_test))),
+        label_names=label_names,
+        origin=origin,
+    )
+
+
+def _load_digits(options: LoadOptions) -> Loaded:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     # 0-16 gray levels -> 0-255 uint8, so every dataset reaches the pipeline in one format.
     images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)
-    return images, digits.target, [str(i) for i in range(10)], "scikit-learn (bundled)"
+    source = ArraySource(images, digits.target)
+    # A fixed 60/20/20 split (seed 0, not --seed), so every run of the demo sees the same
+    # test images.
+    rest, test = _stratified_split(source.labels, _held_out(0.2, len(source)), 0)
+    train, val = _stratified_split(source.labels[rest], _held_out(0.25, len(rest)), 0)
+    return Loaded(
+        train=Split(source, rest[train]),
+        val=Split(source, rest[val]),
+        test=Split(source, test),
+        label_names=[str(i) for i in range(10)],
+        origin="scikit-learn (bundled)",
+    )
 
 
-def _load_idx_dir(directory: Path):
-    x_train = read_idx(directory / "train-images-idx3-ubyte.gz")
-    y_train = read_idx(directory / "train-labels-idx1-ubyte.gz")
-    x_test = read_idx(directory / "t10k-images-idx3-ubyte.gz")
-    y_test = read_idx(directory / "t10k-labels-idx1-ubyte.gz")
-    return (x_train, y_train), (x_test, y_test)
-
-
-def _load_mnist_like(name: str, data_dir, keras_loader: str, url: str, files: str):
+def _load_mnist_like(name: str, data_dir: str | None, keras_loader: str, url: str, files: str):
     found = _find_local(name, data_dir)
     if found:
         directory, group = found
         if group[0].endswith(".npz"):
             with np.load(directory / group[0]) as f:
                 return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), str(directory)
-        return (*_load_idx_dir(directory), str(directory))
+        train, test = (
+            (read_idx(directory / f"{part}-images-idx3-ubyte.gz"),
+             read_idx(directory / f"{part}-labels-idx1-ubyte.gz"))
+            for part in ("train", "t10k")
+        )
+        return train, test, str(directory)
     try:
         import keras
 
@@ -234,134 +247,109 @@ def _load_mnist_like(name: str, data_dir, keras_loader: str, url: str, files: st
     return (x_train, y_train), (x_test, y_test), "keras.datasets (downloaded)"
 
 
-def _load_cifar(name: str, data_dir, hundred: bool):
+def _load_mnist(options: LoadOptions) -> Loaded:
+    train, test, origin = _load_mnist_like(
+        "mnist", options.data_dir, "mnist",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        "mnist.npz or the four idx .gz files")
+    return _arrays(train, test, None, origin)
+
+
+def _load_fashion_mnist(options: LoadOptions) -> Loaded:
+    train, test, origin = _load_mnist_like(
+        "fashion_mnist", options.data_dir, "fashion_mnist",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+        "the four idx .gz files (Debian: apt-get install dataset-fashion-mnist)")
+    return _arrays(train, test, FASHION_LABELS, origin)
+
+
+def _load_cifar(name: str, data_dir: str | None, hundred: bool) -> Loaded:
     found = _find_local(name, data_dir)
     tarball = "cifar-100-python.tar.gz" if hundred else "cifar-10-python.tar.gz"
     if found:
         directory, group = found
-        (x_train, y_train), (x_test, y_test), names = read_cifar(directory / group[0],
-                                                                 hundred=hundred)
-        return (x_train, y_train), (x_test, y_test), names, str(directory / group[0])
+        train, test, names = read_cifar(directory / group[0], hundred=hundred)
+        return _arrays(train, test, names, str(directory / group[0]))
     try:
         import keras
 
         loader = keras.datasets.cifar100 if hundred else keras.datasets.cifar10
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
+        train, test = loader.load_data()
     except Exception as exc:
         _download_failed(name, f"https://www.cs.toronto.edu/~kriz/{tarball}",
                          f"{tarball} (or its extracted folder)", exc, data_dir)
-    return ((x_train, y_train.ravel()), (x_test, y_test.ravel()), None,
-            "keras.datasets (downloaded)")
+    return _arrays(train, test, None, "keras.datasets (downloaded)")
 
 
-def _stratified_split(labels: np.ndarray, fraction: float, seed: int):
-    """Indices (keep, held_out) with `fraction` of each class held out."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(labels))
-    if fraction <= 0:
-        return indices, np.array([], dtype=np.int64)
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    keep, held = train_test_split(indices, test_size=fraction, random_state=seed,
-                                  stratify=stratify)
-    return np.sort(keep), np.sort(held)
+def _load_cifar10(options: LoadOptions) -> Loaded:
+    loaded = _load_cifar("cifar10", options.data_dir, hundred=False)
+    loaded.label_names = loaded.label_names or CIFAR10_LABELS
+    return loaded
 
 
-def _split(source, indices: np.ndarray, config) -> Split:
-    """`Split` of `source` over `indices`, cut to `config["limit"]` images by a seeded
-    stratified sample when that is set."""
-    limit, seed = config.get("limit"), config.get("seed", 42)
-    if limit is not None and len(indices) > limit:
-        keep, _ = _stratified_split(source.labels[indices], 1 - limit / len(indices), seed)
-        indices = indices[keep[:limit]]
-    return Split(source, indices)
+def _load_cifar100(options: LoadOptions) -> Loaded:
+    return _load_cifar("cifar100", options.data_dir, hundred=True)
 
 
-def _default_names(labels: np.ndarray) -> list[str]:
-    return [str(i) for i in range(int(labels.max()) + 1)]
+# ---------------------------------------------------------------------------------------------
+# loaders of the prefix datasets: folder:PATH and hdf5:PATH
 
 
-def _array_splits(name, kind, train, test, label_names, origin, config) -> Splits:
-    (x_train, y_train) = train
-    source_train = ArraySource(np.asarray(x_train), np.asarray(y_train).ravel())
-    keep, held = _stratified_split(source_train.labels, config.get("val_split", 0.1),
-                                   config.get("seed", 42))
-    test_split = None
-    if test is not None:
-        source_test = ArraySource(np.asarray(test[0]), np.asarray(test[1]).ravel())
-        test_split = _split(source_test, np.arange(len(source_test)), config)
-    return Splits(
-        name=name,
-        kind=kind,
-        train=_split(source_train, keep, config),
-        val=_split(source_train, held, config) if len(held) else None,
-        test=test_split,
-        label_names=label_names or _default_names(source_train.labels),
-        image_shape=source_train.image_shape,
-        origin=origin,
-    )
+def _is_hidden(path: Path) -> bool:
+    # .DS_Store, and macOS's "._photo.jpg" resource forks that only look like images
+    return path.name.startswith(".")
 
 
-def load_digits_splits(config) -> Splits:
-    images, labels, names, origin = _load_digits(config.get("data_dir"))
-    # A fixed 60/20/20 split, so every run of the demo sees the same test images.
-    rest, test = _stratified_split(labels, 0.2, 0)
-    source = ArraySource(images, labels)
-    train_rel, val_rel = _stratified_split(labels[rest], 0.25, 0)
-    return Splits("digits", "digits", _split(source, rest[train_rel], config),
-                  _split(source, rest[val_rel], config), _split(source, test, config),
-                  names, source.image_shape, origin)
+def _not_an_image(path: Path) -> str:
+    return f"not an image file name ({path.suffix or 'no suffix'})"
 
 
-def load_mnist(config) -> Splits:
-    train, test, origin = _load_mnist_like(
-        "mnist", config.get("data_dir"), "mnist",
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        "mnist.npz or the four idx .gz files")
-    return _array_splits("mnist", "mnist", train, test, None, origin, config)
+def _list_class_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """The image files under `folder` (sub-folders included) in sorted order, and
+    `{path: reason}` of every other file. Hidden files are neither."""
+    from imutils.paths import list_files
+
+    # imutils judges a file by its lower-cased suffix, so `.JPG` is an image too.
+    images = sorted(Path(p) for p in list_files(str(folder), validExts=IMAGE_SUFFIXES))
+    found = set(images)
+    others = sorted(Path(p) for p in list_files(str(folder)))
+    skipped = {str(p): _not_an_image(p) for p in others if p not in found and not _is_hidden(p)}
+    return [str(p) for p in images if not _is_hidden(p)], skipped
 
 
-def load_fashion_mnist(config) -> Splits:
-    train, test, origin = _load_mnist_like(
-        "fashion_mnist", config.get("data_dir"), "fashion_mnist",
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-        "the four idx .gz files (Debian: apt-get install dataset-fashion-mnist)")
-    return _array_splits("fashion_mnist", "fashion_mnist", train, test, FASHION_LABELS, origin,
-                         config)
-
-
-def load_cifar10(config) -> Splits:
-    train, test, names, origin = _load_cifar("cifar10", config.get("data_dir"), hundred=False)
-    return _array_splits("cifar10", "cifar10", train, test, names or CIFAR10_LABELS, origin,
-                         config)
-
-
-def load_cifar100(config) -> Splits:
-    train, test, names, origin = _load_cifar("cifar100", config.get("data_dir"), hundred=True)
-    return _array_splits("cifar100", "cifar100", train, test, names, origin, config)
-
-
-def _class_folders(root: Path) -> tuple[list[str], list[str], list[int], list[str]]:
-    """(class names, paths, labels, skipped) of a folder with one sub-folder per class."""
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    paths, labels, skipped = [], [], []
-    for label, cls in enumerate(classes):
-        for file in sorted((root / cls).rglob("*")):
-            if not file.is_file() or file.name.startswith("."):
-                continue
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(str(file))
-                labels.append(label)
-            else:
-                skipped.append(str(file))
+def _class_folders(root: Path) -> tuple[list[str], list[str], list[int], dict[str, str]]:
+    """(class names, image paths, labels, skipped files) of a folder with one sub-folder per
+    class. Files beside the class folders are skipped too."""
+    entries = sorted(p for p in root.iterdir() if not _is_hidden(p))
+    classes = [p.name for p in entries if p.is_dir()]
+    skipped = {str(p): "not inside a class folder" for p in entries if p.is_file()}
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        images, others = _list_class_folder(root / name)
+        paths += images
+        labels += [label] * len(images)
+        skipped.update(others)
     return classes, paths, labels, skipped
 
 
-def load_folder(path: str, config, image_size=None, channels: int = 3) -> Splits:
+def _probe_size(name: str, paths: list[str], tries: int = 50) -> tuple[int, int]:
+    """The size of the first readable image: folders train at that size unless --image-size."""
+    from zoo.data.images import UnreadableImage, read_image
+
+    for path in paths[:tries]:
+        try:
+            return read_image(path, channels=3).shape[:2]
+        except UnreadableImage:
+            continue
+    raise ZooError(f"{name}: no readable image among the first {min(tries, len(paths))} files; "
+                   "pass --image-size H,W")
+
+
+def _load_folder(path: str, options: LoadOptions) -> Loaded:
+    name = f"folder:{path}"
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ZooError(f"folder:{path}: no such directory")
+        raise ZooError(f"{name}: no such directory")
     split_dirs = {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
     if "train" in split_dirs:
         classes, paths, labels, skipped = _class_folders(split_dirs["train"])
@@ -371,123 +359,246 @@ def load_folder(path: str, config, image_size=None, channels: int = 3) -> Splits
                 names, p, lab, sk = _class_folders(split_dirs[s])
                 unknown = sorted(set(names) - set(classes))
                 if unknown:
-                    raise ZooError(f"folder:{path}: {s}/ has classes that train/ lacks: "
+                    raise ZooError(f"{name}: {s}/ has classes that train/ lacks: "
                                    f"{', '.join(unknown)}")
                 remap = [classes.index(n) for n in names]
                 parts[s] = (p, [remap[x] for x in lab])
-                skipped += sk
+                skipped.update(sk)
     else:
         classes, paths, labels, skipped = _class_folders(root)
         parts = {"train": (paths, labels)}
     if len(classes) < 2:
-        raise ZooError(f"folder:{path}: expected one sub-folder per class (at least two)")
+        raise ZooError(f"{name}: expected one sub-folder per class (at least two)")
     if not parts["train"][0]:
-        raise ZooError(f"folder:{path}: no image files found")
+        raise ZooError(f"{name}: no image files found")
 
-    size = tuple(image_size) if image_size else _probe_size(parts["train"][0])
+    size = options.image_size or _probe_size(name, parts["train"][0])
     all_paths, all_labels, ranges = [], [], {}
     for s, (p, lab) in parts.items():
         ranges[s] = np.arange(len(all_paths), len(all_paths) + len(p))
         all_paths += p
         all_labels += lab
-    source = FileSource(all_paths, all_labels, size, channels)
-    train_idx = ranges["train"]
-    val_idx = ranges.get("val")
-    if val_idx is None:
-        keep, held = _stratified_split(source.labels[train_idx], config.get("val_split", 0.1),
-                                       config.get("seed", 42))
-        train_idx, val_idx = train_idx[keep], train_idx[held]
-    test_idx = ranges.get("test")
-    notes = []
-    if skipped:
-        shown = ", ".join(Path(s).name for s in skipped[:5])
-        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        notes.append(f"skipped {len(skipped)} files that are not images: {shown}{more}")
-    return Splits(
-        name=f"folder:{path}",
-        kind="folder",
-        train=_split(source, train_idx, config),
-        val=_split(source, val_idx, config) if len(val_idx) else None,
-        test=_split(source, test_idx, config) if test_idx is not None and len(test_idx) else None,
+    source = FileSource(all_paths, all_labels, size, options.channels)
+    return Loaded(
+        train=Split(source, ranges["train"]),
+        val=Split(source, ranges["val"]) if "val" in ranges else None,
+        test=Split(source, ranges["test"]) if "test" in ranges else None,
         label_names=classes,
-        image_shape=source.image_shape,
         origin=str(root),
-        notes=notes,
+        skipped=skipped,
     )
 
 
-def _probe_size(paths: list[str]) -> tuple[int, int]:
-    """The size of the first readable image: folders train at that size unless --image-size."""
-    from zoo.data.sources import decode_image
-
-    for path in paths[:50]:
-        image = decode_image(path, 3)
-        if image is not None:
-            return image.shape[:2]
-    raise ZooError("no readable image among the first 50 files; pass --image-size H,W")
-
-
-def load_hdf5(path: str, config) -> Splits:
-    import h5py
-
+def _load_hdf5(path: str, options: LoadOptions) -> Loaded:
     file = Path(path).expanduser()
     if not file.is_file():
         raise ZooError(f"hdf5:{path}: no such file")
-    try:
-        with h5py.File(file, "r") as f:
-            missing = [k for k in ("images", "labels") if k not in f]
-            names = [n.decode() if isinstance(n, bytes) else str(n)
-                     for n in f["label_names"][:]] if "label_names" in f else None
-    except OSError:
-        raise ZooError(f"hdf5:{path}: not an HDF5 file") from None
-    if missing:
-        raise ZooError(f"hdf5:{path}: missing dataset(s) {', '.join(missing)}")
+    names = check_hdf5(file)
     source = HDF5Source(file)
-    keep, held = _stratified_split(source.labels, config.get("val_split", 0.1),
-                                   config.get("seed", 42))
-    return Splits(
-        name=f"hdf5:{path}",
-        kind="hdf5",
-        train=_split(source, keep, config),
-        val=_split(source, held, config) if len(held) else None,
-        test=None,
-        label_names=names or _default_names(source.labels),
-        image_shape=source.image_shape,
-        origin=str(file),
-    )
+    return Loaded(Split(source, np.arange(len(source))), None, None, names, str(file))
 
+
+# ---------------------------------------------------------------------------------------------
+# the validation hold-out and --limit
+
+
+def _held_out(fraction: float, count: int) -> int:
+    # rounded up, as scikit-learn's train_test_split rounds a fractional test_size
+    return math.ceil(fraction * count) if fraction > 0 else 0
+
+
+def _stratified_split(labels: np.ndarray, held_out: int, seed: int):
+    """Sorted positions `(kept, held)` of `labels`, with `held_out` of them held out, each
+    class in proportion (scikit-learn's `train_test_split(stratify=...)`).
+
+    A class with a single image stays on the kept side, the only side it can be on. When
+    `held_out` is fewer than the classes with two or more images, it is one image each of
+    `held_out` such classes, chosen by `seed`. Callers make sure the kept side can hold every
+    class: `held_out <= len(labels) - number of classes`.
+    """
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(labels))
+    if held_out <= 0:
+        return positions, np.array([], dtype=np.int64)
+    classes, counts = np.unique(labels, return_counts=True)
+    shared = classes[counts > 1]
+    pool = positions[np.isin(labels, shared)]
+    if held_out < len(shared):
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(shared, held_out, replace=False)
+        held = [rng.choice(pool[labels[pool] == c]) for c in chosen]
+    else:
+        _, held = train_test_split(pool, test_size=int(held_out), random_state=seed,
+                                   stratify=labels[pool])
+    held = np.sort(np.asarray(held, dtype=np.int64))
+    return np.setdiff1d(positions, held), held
+
+
+def _hold_out_val(name: str, kind: str, train: Split, fraction: float, seed: int):
+    """`(train, val)`: `fraction` of `train` held out for validation, stratified by `seed`."""
+    count = len(train)
+    held_out = _held_out(fraction, count)
+    if not held_out:
+        return train, None
+    classes, counts = np.unique(train.labels, return_counts=True)
+    shared = int((counts > 1).sum())
+    setting = f"{name}: --val-split {fraction} of {count} training images leaves"
+    if held_out < shared:
+        which = "classes" if shared == len(classes) else "classes with two or more images"
+        more = ", add images, or give a val/ folder" if kind == "folder" else " or add images"
+        raise ZooError(f"{setting} {held_out} validation image{_s(held_out)} for {shared} "
+                       f"{which}; raise --val-split{more}")
+    if count - held_out < len(classes):
+        raise ZooError(f"{setting} {count - held_out} training image{_s(count - held_out)} "
+                       f"for {len(classes)} classes; lower --val-split or add images")
+    kept, held = _stratified_split(train.labels, held_out, seed)
+    return Split(train.source, train.indices[kept]), Split(train.source, train.indices[held])
+
+
+def _limit(name: str, split: Split, limit: int | None, seed: int) -> Split:
+    """At most `limit` images of `split`: a stratified sample chosen by `seed`."""
+    if limit is None or len(split) <= limit:
+        return split
+    classes = len(np.unique(split.labels))
+    if limit < classes:
+        raise ZooError(f"{name}: --limit {limit} is fewer than the {classes} classes; "
+                       f"use --limit {classes} or more")
+    kept, _ = _stratified_split(split.labels, len(split) - limit, seed)
+    return Split(split.source, split.indices[kept])
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+#
+# Augmentation presets are Keras ImageDataGenerator's meaning: rotation in degrees, shifts and
+# zoom as fractions of the size. No flips for digits: a mirrored 2 is not a 2.
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("digits", load_digits_splits, 10, (8, 8, 1), "1077/360/360",
-                    "scikit-learn (bundled)", "none needed"),
-        DatasetSpec("mnist", load_mnist, 10, (28, 28, 1), "60000/10000",
-                    "keras.datasets.mnist", "mnist.npz or the idx .gz files"),
-        DatasetSpec("fashion_mnist", load_fashion_mnist, 10, (28, 28, 1), "60000/10000",
-                    f"{DEBIAN_FASHION_MNIST} or keras.datasets.fashion_mnist",
-                    "the idx .gz files"),
-        DatasetSpec("cifar10", load_cifar10, 10, (32, 32, 3), "50000/10000",
-                    "keras.datasets.cifar10", "cifar-10-python.tar.gz or cifar-10-batches-py/"),
-        DatasetSpec("cifar100", load_cifar100, 100, (32, 32, 3), "50000/10000",
-                    "keras.datasets.cifar100",
-                    "cifar-100-python.tar.gz or cifar-100-python/"),
+        DatasetSpec("digits", _load_digits,
+                    augmentation=dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
+                    classes=10, shape=(8, 8, 1), sizes="1077/360/360",
+                    origin="scikit-learn (bundled)", files="none needed"),
+        DatasetSpec("mnist", _load_mnist,
+                    augmentation=dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
+                    classes=10, shape=(28, 28, 1), sizes="60000/10000",
+                    origin="keras.datasets.mnist", files="mnist.npz or the idx .gz files"),
+        DatasetSpec("fashion_mnist", _load_fashion_mnist,
+                    augmentation=dict(rotation=0, shift=0.1, zoom=0.05, flip=True),
+                    classes=10, shape=(28, 28, 1), sizes="60000/10000",
+                    origin=f"{DEBIAN_FASHION_MNIST} or keras.datasets.fashion_mnist",
+                    files="the idx .gz files"),
+        # He et al. 2016: 4-pixel shifts of 32x32 images and horizontal flips.
+        DatasetSpec("cifar10", _load_cifar10,
+                    augmentation=dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
+                    classes=10, shape=(32, 32, 3), sizes="50000/10000",
+                    origin="keras.datasets.cifar10",
+                    files="cifar-10-python.tar.gz or cifar-10-batches-py/"),
+        DatasetSpec("cifar100", _load_cifar100,
+                    augmentation=dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
+                    classes=100, shape=(32, 32, 3), sizes="50000/10000",
+                    origin="keras.datasets.cifar100",
+                    files="cifar-100-python.tar.gz or cifar-100-python/"),
+    )
+}
+
+# Datasets named `PREFIX:PATH`, beside the named ones.
+PREFIX_DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        # Photographs: Rosebrock's animals/flowers recipe.
+        DatasetSpec("folder", _load_folder,
+                    augmentation=dict(rotation=30, shift=0.1, zoom=0.2, flip=True),
+                    origin="one sub-folder per class, or train/, val/, test/ of them"),
+        DatasetSpec("hdf5", _load_hdf5,
+                    augmentation=dict(rotation=15, shift=0.1, zoom=0.1, flip=True),
+                    origin="an HDF5 file of images, labels and label_names"),
     )
 }
 
 
-def load_dataset(name: str, config: dict, image_size=None, channels: int = 3) -> Splits:
-    """Load dataset `name` (a registry key, `folder:PATH` or `hdf5:PATH`) as `Splits`."""
-    if name.startswith("folder:"):
-        return load_folder(name.split(":", 1)[1], config, image_size, channels)
-    if name.startswith("hdf5:"):
-        return load_hdf5(name.split(":", 1)[1], config)
+def _find_spec(name: str) -> tuple[DatasetSpec, str | None]:
+    """The spec of dataset `name`, and the path of a `PREFIX:PATH` name (else None)."""
+    prefix, colon, path = name.partition(":")
+    if colon:
+        if prefix in PREFIX_DATASETS:
+            if not path:
+                raise ZooError(f"dataset '{name}' names no path; give {prefix}:PATH")
+            return PREFIX_DATASETS[prefix], path
+        close = difflib.get_close_matches(prefix, PREFIX_DATASETS, n=1)
+        hint = f"; did you mean {close[0]}:{path}?" if close else ""
+        raise ZooError(f"unknown dataset '{name}'{hint} (known: {', '.join(DATASETS)}, "
+                       f"{', '.join(p + ':PATH' for p in PREFIX_DATASETS)})")
     key = name.lower().replace("-", "_")
     if key not in DATASETS:
-        import difflib
-
-        close = difflib.get_close_matches(key, DATASETS, n=2)
+        close = difflib.get_close_matches(key, [*DATASETS, *PREFIX_DATASETS], n=2)
+        close = [c if c in DATASETS else f"{c}:PATH" for c in close]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ZooError(f"unknown dataset '{name}'{hint} (known: {', '.join(DATASETS)}, "
-                       "folder:PATH, hdf5:PATH)")
-    return DATASETS[key].loader(config)
+                       f"{', '.join(p + ':PATH' for p in PREFIX_DATASETS)})")
+    return DATASETS[key], None
+
+
+def load_dataset(name: str, *, seed: int, val_split: float, limit: int | None = None,
+                 data_dir: str | None = None, image_size: tuple[int, int] | None = None,
+                 channels: int = 3) -> Splits:
+    """Load a dataset as train, validation and test splits.
+
+    Args:
+        name: a registry key (`"digits"`, `"cifar10"`, ...), `"folder:PATH"` or
+            `"hdf5:PATH"`.
+        seed: seeds the validation hold-out and the `limit` sample.
+        val_split: the fraction of train held out for validation when the dataset has no
+            validation split of its own (`0` for none).
+        limit: use at most this many images of each split, a stratified sample. Defaults to
+            `None` (all).
+        data_dir: a directory holding the dataset's files. Defaults to `None` (Keras' cache,
+            then a download).
+        image_size: `(height, width)` folder images are decoded to. Defaults to `None` (the
+            size of the first readable image). Other datasets keep their own size.
+        channels: channels folder images are decoded to, `3` or `1`. Defaults to `3`.
+
+    Returns:
+        `Splits`, with the dataset's augmentation preset and the files a folder skipped.
+
+    Raises:
+        ZooError: an unknown dataset, missing or malformed files, or a split too small for
+            its classes (the message names the setting to change).
+    """
+    spec, path = _find_spec(name)
+    options = LoadOptions(seed=seed, val_split=val_split, limit=limit, data_dir=data_dir,
+                          image_size=tuple(image_size) if image_size else None,
+                          channels=channels)
+    loaded = spec.loader(options) if path is None else spec.loader(path, options)
+    full_name = spec.name if path is None else name
+    train, val = loaded.train, loaded.val
+    if val is None:
+        train, val = _hold_out_val(full_name, spec.name, train, val_split, seed)
+
+    def limited(split: Split | None) -> Split | None:
+        if split is None or not len(split):
+            return None
+        return _limit(full_name, split, limit, seed)
+
+    return Splits(
+        name=full_name,
+        kind=spec.name,
+        train=_limit(full_name, train, limit, seed),
+        val=limited(val),
+        test=limited(loaded.test),
+        label_names=loaded.label_names or _default_names(train.source.labels),
+        image_shape=train.source.image_shape,
+        origin=loaded.origin,
+        augmentation=dict(spec.augmentation),
+        skipped=loaded.skipped,
+    )
+
+
+def _default_names(labels: np.ndarray) -> list[str]:
+    return [str(i) for i in range(int(labels.max()) + 1)]

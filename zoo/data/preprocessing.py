@@ -10,20 +10,6 @@ import math
 
 import numpy as np
 
-# Augmentation strength per dataset (Keras ImageDataGenerator's meaning): rotation in degrees,
-# shifts and zoom as fractions of the size. No flips for digits: a mirrored 2 is not a 2.
-AUGMENT_PRESETS = {
-    "digits": dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
-    "mnist": dict(rotation=10, shift=0.1, zoom=0.1, flip=False),
-    "fashion_mnist": dict(rotation=0, shift=0.1, zoom=0.05, flip=True),
-    # He et al. 2016: 4-pixel shifts of 32x32 images and horizontal flips.
-    "cifar10": dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
-    "cifar100": dict(rotation=0, shift=0.125, zoom=0.0, flip=True),
-    # Photographs: Rosebrock's animals/flowers recipe.
-    "folder": dict(rotation=30, shift=0.1, zoom=0.2, flip=True),
-    "hdf5": dict(rotation=15, shift=0.1, zoom=0.1, flip=True),
-}
-
 
 def resize_and_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize keeping the aspect ratio so the shorter side fits, then centre-crop to `size`."""
@@ -58,7 +44,11 @@ def adapt_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, rotation=0.0, shift=0.0,
                   zoom=0.0, flip=False) -> np.ndarray:
-    """Random affine transforms (rotation, shift, zoom) and horizontal flips, one per image."""
+    """Random affine transforms (rotation, shift, zoom) and horizontal flips, one per image.
+
+    The strengths are Keras ImageDataGenerator's: `rotation` in degrees, `shift` and `zoom` as
+    fractions of the size. Each dataset's preset is its `DatasetSpec.augmentation`.
+    """
     import cv2
 
     out = np.empty_like(images)
