@@ -1,8 +1,9 @@
 """Where images come from: arrays in memory, an HDF5 file, or image files decoded on demand.
 
 A source answers `load(indices) -> (uint8 images N x H x W x C, ok mask)`. Files are decoded
-when a batch asks for them, so a folder bigger than memory still trains; a file that cannot
-be decoded comes back with `ok=False` and is remembered in `bad_files`.
+when a batch asks for them (by `zoo.data.images`, the one decoder), so a folder bigger than
+memory still trains; a file that cannot be decoded comes back with `ok=False` and is
+remembered in `bad_files` with the decoder's reason ("truncated image data", ...).
 """
 
 from __future__ import annotations
@@ -59,33 +60,6 @@ class HDF5Source(ArraySource):
         return images.astype(np.uint8, copy=False), np.ones(len(indices), dtype=bool)
 
 
-def decode_image(path: str, channels: int) -> np.ndarray | None:
-    """Decode an image file to uint8 HxWxC (RGB or grayscale); None when it cannot be read."""
-    import cv2
-
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        return None
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imdecode(data, flag)
-    if image is None:
-        return None
-    if _looks_truncated(path, data):
-        return None
-    if channels == 1:
-        return image[..., None]
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _looks_truncated(path: str, data: np.ndarray) -> bool:
-    # OpenCV decodes a truncated JPEG into a grey-padded image with only a warning; the
-    # end-of-image marker (FF D9) tells us the file was cut short.
-    if path.lower().endswith((".jpg", ".jpeg")) or bytes(data[:2]) == b"\xff\xd8":
-        tail = bytes(data[-64:])
-        return b"\xff\xd9" not in tail
-    return False
-
-
 class FileSource:
     """Image files with integer labels, decoded and resized to `size` when a batch needs them."""
 
@@ -101,15 +75,17 @@ class FileSource:
         return len(self.paths)
 
     def load(self, indices: np.ndarray):
+        from zoo.data.images import UnreadableImage, read_image
         from zoo.data.preprocessing import resize_and_crop
 
         out = np.zeros((len(indices), *self.image_shape), dtype=np.uint8)
         ok = np.zeros(len(indices), dtype=bool)
         for i, index in enumerate(indices):
             path = self.paths[index]
-            image = decode_image(path, self.channels)
-            if image is None:
-                self.bad_files[path] = "not a readable image"
+            try:
+                image = read_image(path, self.channels)
+            except UnreadableImage as exc:
+                self.bad_files[path] = str(exc)
                 continue
             out[i] = resize_and_crop(image, self.size)
             ok[i] = True
