@@ -31,8 +31,9 @@ keras = load_keras()
 
 from zoo.config import resolve  # noqa: E402
 from zoo.data.pipeline import load_all  # noqa: E402
+from zoo.inputs import prepare  # noqa: E402
 from zoo.models import build_model  # noqa: E402
-from zoo.training.trainer import prepare, train  # noqa: E402
+from zoo.training.trainer import train  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):

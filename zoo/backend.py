@@ -59,16 +59,6 @@ def load_keras():
     return keras
 
 
-def load_saved_model(path, compile: bool = True):
-    """`keras.saving.load_model` with zoo's custom layers and schedules registered first.
-    `compile=False` when only predictions are needed: the optimizer is then not rebuilt."""
-    keras = load_keras()
-    import zoo.models.layers  # noqa: F401  (registers the custom layers)
-    import zoo.training.schedules  # noqa: F401  (registers the schedules)
-
-    return keras.saving.load_model(path, compile=compile)
-
-
 def gpu_available() -> bool:
     """Whether the active Keras backend sees a GPU."""
     keras = load_keras()

@@ -165,20 +165,19 @@ def _setup_logging() -> None:
 
 
 def cmd_train(args) -> int:
-    from zoo.config import FIELDS, load_yaml, resolve
+    from zoo.config import FIELDS, resolve, resume_config
 
-    overrides = {f.name: getattr(args, f.name) for f in FIELDS}
+    flags = {f.name: getattr(args, f.name) for f in FIELDS}
     if args.resume:
-        run_dir = args.resume
-        given = sorted(f.flag for f in FIELDS
-                       if f.name != "epochs" and overrides[f.name] is not None)
-        given += ["--config"] if args.config else []
-        if given:
-            raise ZooError("--resume continues a run as it was configured; only --epochs may "
-                           f"change (got {', '.join(given)})")
-        config = resolve(None, {**load_yaml(run_dir), "epochs": args.epochs})
+        from zoo.run import RunDir
+
+        if args.config:
+            raise ZooError("--resume continues a run with its own config.yaml; --config "
+                           "starts a new one (drop one of them)")
+        run = RunDir.open(args.resume)
+        config = resume_config(run.read_config(), flags, where=str(run))
     else:
-        config = resolve(args.config, overrides)
+        config = resolve(args.config, flags)
     _setup_logging()
     _load_keras()
     from zoo.training.trainer import train
@@ -191,7 +190,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     _setup_logging()
     _load_keras()
-    from zoo.training.trainer import evaluate_run
+    from zoo.evaluation import evaluate_run
 
     evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, console=_console())
     print(args.run_dir)
@@ -235,7 +234,15 @@ def cmd_predict(args) -> int:
 
     import numpy as np
 
-    from zoo.inference import annotate, expand_images, load_image, load_predictor, top_k
+    from zoo.data.images import UnreadableImage
+    from zoo.inference import (
+        AnnotationNames,
+        annotate,
+        expand_images,
+        load_image,
+        load_predictor,
+        top_k,
+    )
 
     if args.top < 1:
         raise ZooError(f"--top must be at least 1; got {args.top}")
@@ -248,7 +255,9 @@ def cmd_predict(args) -> int:
     device = device_name(args.device)
     with keras.device(device):
         predictor = load_predictor(args.model, args.weights)
-        output = Path(args.output) if args.output else None
+        for warning in predictor.warnings:
+            print(f"zoo: warning: {warning}", file=sys.stderr)
+        names = AnnotationNames(Path(args.output)) if args.output else None
         console, err = _console(), _console(stderr=True)
         results, failed = [], 0
         from rich.progress import Progress
@@ -261,10 +270,9 @@ def cmd_predict(args) -> int:
                     try:
                         arrays.append(load_image(path, predictor.input_shape, args.crop))
                         chunk.append(path)
-                    except Exception as exc:  # unreadable: report, skip, go on
+                    except UnreadableImage as exc:  # report, skip, go on
                         failed += 1
-                        reason = str(exc).splitlines()[0][:120] if str(exc) else "unreadable"
-                        print(f"zoo: warning: skipped {path}: {reason}", file=sys.stderr)
+                        print(f"zoo: warning: skipped {path}: {exc}", file=sys.stderr)
                 if arrays:
                     probs = predictor.predict(np.stack(arrays), args.batch_size)
                     for path, p in zip(chunk, probs, strict=True):
@@ -272,8 +280,8 @@ def cmd_predict(args) -> int:
                         results.append({"image": path, "model": predictor.name,
                                         "predictions": rows})
                         _show_prediction(results[-1], args.json, console)
-                        if output:
-                            annotate(path, rows[0], output)
+                        if names is not None:
+                            annotate(path, rows[0], names(path))
                 bar.advance(task, args.batch_size)
     if not results:
         raise ZooRuntimeError(f"no image could be classified ({failed} unreadable)")
@@ -304,7 +312,8 @@ def _add_train_flags(p) -> None:
     groups = {key: p.add_argument_group(title) for key, title in titles.items()}
     for f in FIELDS:
         default = "" if f.default is None else f" (default: {f.default})"
-        kwargs = dict(dest=f.name, default=None, help=f.help + default)
+        help_text = (f.help + default).replace("%", "%%")  # argparse formats help with %
+        kwargs = dict(dest=f.name, default=None, help=help_text)
         if f.type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -382,10 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes a run directory (OUTPUT/NAME) and prints its path as the last line.",
         epilog="examples:\n  zoo train --config configs/lenet_digits.yaml\n"
         "  zoo train --model minivggnet --dataset cifar10 --epochs 40 --lr-schedule time "
-        "--lr-decay 0.00025\n  zoo train --resume output/RUN --epochs 60")
+        "--lr-decay 0.00025\n"
+        "  zoo train --resume output/RUN              (on to the run's own --epochs)\n"
+        "  zoo train --resume output/RUN --epochs 60  (extend it to 60 epochs)")
     p.add_argument("--config", metavar="FILE", help="YAML file of settings (keys = flag names "
                    "with underscores)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run with its own saved settings; of the flags, "
+                   "only --epochs (to extend), --early-stop, --checkpoint-every, --tensorboard, "
+                   "--steps-per-execution and --data-dir may change")
     _add_train_flags(p)
     p.set_defaults(func=cmd_train)
 

@@ -7,6 +7,7 @@ line. The resolved configuration is saved as `config.yaml` in the run directory,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,56 @@ FIELDS: tuple[Field, ...] = (
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
+# What `zoo train --resume RUN` may change: how long the run goes on and what it keeps on the
+# way. Everything else (model, data, batch size, optimizer, rate, schedule, seed, ...) is the
+# run's plan: changing it half-way is a new run, not a resume.
+RESUMABLE = frozenset({"epochs", "early_stop", "checkpoint_every", "tensorboard",
+                       "steps_per_execution", "data_dir"})
+
+
+class Config(Mapping):
+    """The resolved settings of a run: frozen, typed by `FIELDS`, and aware of which settings
+    were given explicitly (by a config file or a flag) rather than left at their defaults.
+
+    Read a setting as `config.lr` or `config["lr"]`; `config.explicit` names the given ones;
+    `config.replace(epochs=20)` returns a new `Config` in which `epochs` counts as given.
+    """
+
+    __slots__ = ("_values", "explicit")
+
+    def __init__(self, values: dict[str, Any], explicit=frozenset()):
+        unknown = set(values) - set(FIELDS_BY_NAME)
+        if unknown:
+            raise KeyError(f"unknown settings {sorted(unknown)}")
+        object.__setattr__(self, "_values", {f.name: values.get(f.name, f.default)
+                                             for f in FIELDS})
+        object.__setattr__(self, "explicit", frozenset(explicit))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Config is frozen; use config.replace(...)")
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{k}={self._values[k]!r}" for k in sorted(self.explicit))
+        return f"Config({given})"
+
+    def replace(self, **changes) -> Config:
+        return Config({**self._values, **changes}, self.explicit | set(changes))
+
 
 def defaults() -> dict[str, Any]:
     return {f.name: f.default for f in FIELDS}
@@ -143,20 +194,46 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return {k: _coerce(FIELDS_BY_NAME[k], v, str(path)) for k, v in data.items()}
 
 
-def resolve(config_file: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Merge the defaults, then `config_file`, then `overrides` (explicit flags; None = unset)."""
-    config = defaults()
-    if config_file:
-        config.update(load_yaml(config_file))
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            config[key] = _coerce(FIELDS_BY_NAME[key], value, "flag " + FIELDS_BY_NAME[key].flag)
+def _flags(overrides: dict | None) -> dict[str, Any]:
+    """The flags that were given (argparse leaves the others None), coerced."""
+    return {key: _coerce(FIELDS_BY_NAME[key], value, "flag " + FIELDS_BY_NAME[key].flag)
+            for key, value in (overrides or {}).items() if value is not None}
+
+
+def resolve(config_file: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Merge the defaults, then `config_file`, then `overrides` (explicit flags; None = unset).
+
+    The settings the file or the flags name are the `Config`'s explicit ones.
+    """
+    given = load_yaml(config_file) if config_file else {}
+    given.update(_flags(overrides))
+    config = Config(given, explicit=given)
     validate(config)
     return config
 
 
-def validate(config: dict) -> None:
-    if not config.get("model"):
+def resume_config(saved: dict[str, Any], overrides: dict | None, where: str) -> Config:
+    """The plan of a run being resumed: its saved settings, changed only where a flag in
+    `overrides` names one of `RESUMABLE`. A flag that would change any other setting is a
+    one-line error naming it; one that repeats the saved value is harmless."""
+    flags = _flags(overrides)
+    plan = Config(saved, explicit=saved)
+    changed = {k: v for k, v in flags.items() if v != plan[k]}
+    refused = sorted(k for k in changed if k not in RESUMABLE)
+    if refused:
+        key = refused[0]
+        raise ZooError(
+            f"{FIELDS_BY_NAME[key].flag} cannot change when resuming {where} (it was "
+            f"{plan[key]!r}): a different {key.replace('_', ' ')} is a new run. Resume may "
+            f"change only {', '.join(sorted(FIELDS_BY_NAME[k].flag for k in RESUMABLE))}"
+        )
+    config = plan.replace(**changed) if changed else plan
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    if not config["model"]:
         raise ZooError("no model given: pass --model NAME or a --config that sets model")
     positive = ("epochs", "batch_size")
     for key in positive:
@@ -170,6 +247,11 @@ def validate(config: dict) -> None:
         raise ZooError(f"limit must be at least 1; got {config['limit']}")
     if not 0 <= config["label_smoothing"] < 1:
         raise ZooError(f"label_smoothing must be in [0, 1); got {config['label_smoothing']}")
+    if config["warmup_epochs"] < 0:
+        raise ZooError(f"warmup_epochs must be at least 0; got {config['warmup_epochs']}")
+    if config["lr_schedule"] == "plateau" and config["warmup_epochs"]:
+        raise ZooError("--lr-schedule plateau takes no --warmup-epochs (ReduceLROnPlateau "
+                       "changes a fixed rate); use step, poly or cosine with a warm-up")
     if config["image_size"]:
         image_size(config)
     drop_epochs(config)

@@ -1,29 +1,51 @@
-"""Evaluation: top-1/top-5 accuracy, loss, the per-class report and the confusion matrix."""
+"""Evaluation: top-1/top-5 accuracy, loss, the per-class report and the confusion matrix, and
+`evaluate_run`, which computes them for a run's best model and writes them into the run."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+import math
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from rich.progress import Progress
+from rich.table import Table
+from sklearn.metrics import (
+    classification_report,
+    confusion_matrix,
+    log_loss,
+    top_k_accuracy_score,
+)
 
-from zoo.io import write_json, write_text
+from zoo.config import Config
+from zoo.data.pipeline import load_batch
+from zoo.errors import ZooError, ZooRuntimeError
+from zoo.inputs import Inputs, prepare
+from zoo.plots import plot_confusion_matrix
+from zoo.run import RunDir, load_model
+
+log = logging.getLogger("zoo")
 
 
 def top_k_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
-    k = min(k, probs.shape[1])
-    top = np.argsort(-probs, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
+    """The fraction of images whose class is among the `k` most probable (scikit-learn's
+    `top_k_accuracy_score`; with `k` at least the class count, every image counts)."""
+    classes = probs.shape[1]
+    if k >= classes:
+        return 1.0
+    scores = probs[:, 1] if classes == 2 else probs  # scikit-learn's binary convention
+    return float(top_k_accuracy_score(labels, scores, k=k, labels=np.arange(classes)))
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
-    picked = probs[np.arange(len(labels)), labels]
-    return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+    """The mean negative log-likelihood of the true classes (scikit-learn's `log_loss`)."""
+    probs = probs / probs.sum(axis=1, keepdims=True)  # a float32 softmax sums to 1 +- 1e-7
+    return float(log_loss(labels, probs, labels=np.arange(probs.shape[1])))
 
 
 def evaluate_predictions(probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> dict:
     """Metrics of predicted probabilities `probs` (N x classes) against integer `labels`."""
-    from sklearn.metrics import classification_report, confusion_matrix
-
     predicted = probs.argmax(axis=1)
     classes = list(range(len(label_names)))
     report = classification_report(labels, predicted, labels=classes, target_names=label_names,
@@ -46,23 +68,18 @@ def evaluate_predictions(probs: np.ndarray, labels: np.ndarray, label_names: lis
     }
 
 
-def write_report(run_dir: Path, result: dict, extra: dict, label_names: list[str]) -> dict:
-    """Write metrics.json, classification_report.txt and confusion_matrix.png into `run_dir`."""
-    from zoo.plots import plot_confusion_matrix
-
-    run_dir = Path(run_dir)
+def write_report(run: RunDir, result: dict, extra: dict, label_names: list[str]) -> dict:
+    """Write metrics.json, classification_report.txt and confusion_matrix.png into `run`."""
     metrics = {k: v for k, v in result.items() if k not in ("report_text", "confusion")}
     metrics = {**metrics, **extra}
-    write_json(run_dir / "metrics.json", metrics)
-    write_text(run_dir / "classification_report.txt", result["report_text"])
-    plot_confusion_matrix(result["confusion"], label_names, run_dir / "confusion_matrix.png",
-                          title=f"{run_dir.name} ({extra.get('split', 'test')})")
+    run.write_metrics(metrics)
+    run.write_report(result["report_text"])
+    plot_confusion_matrix(result["confusion"], label_names, run.confusion_png,
+                          title=f"{run.name} ({extra.get('split', 'test')})")
     return metrics
 
 
 def print_summary(metrics: dict, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"{metrics.get('split', 'test')}: {metrics['images']} images",
                   title_justify="left")
     table.add_column("metric")
@@ -74,3 +91,80 @@ def print_summary(metrics: dict, console) -> None:
             value = metrics[key]
             table.add_row(key, f"{value:.1f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+def predict_split(model, split, transform, batch_size: int = 256):
+    """Probabilities and labels of every readable image of `split`, predicted batch by batch:
+    at most two batches of images are in memory at once (one loading while one predicts),
+    whatever the split's size. Unreadable files are dropped (the source records them)."""
+    chunks = [split.indices[start : start + batch_size]
+              for start in range(0, len(split), batch_size)]
+    probs, labels = [], []
+    with ThreadPoolExecutor(max_workers=1) as loader, \
+            Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("evaluating", total=len(split))
+        pending = loader.submit(load_batch, split, chunks[0], transform) if chunks else None
+        for i in range(len(chunks)):
+            x, y = pending.result()
+            if i + 1 < len(chunks):
+                pending = loader.submit(load_batch, split, chunks[i + 1], transform)
+            if len(x):
+                probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
+                labels.append(y)
+            bar.advance(task, len(chunks[i]))
+    if not probs:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
+                 inputs: Inputs | None = None,
+                 extra: dict | None = None, console=None) -> dict:
+    """Evaluate the best model of a run and write metrics.json, the report, the confusion
+    matrix and the list of skipped files into it.
+
+    Args:
+        run_dir: the run directory (a path or a `RunDir`).
+        dataset: evaluate on this dataset instead of the run's own (same classes).
+        split: `"test"` (falls back to validation when there is none) or `"val"`.
+        inputs: the `Inputs` of a run that has just trained (`zoo train`); otherwise they are
+            prepared from the run's saved configuration.
+        extra: facts of the training to record in metrics.json.
+    Returns:
+        The metrics written to metrics.json.
+    """
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    labels = run.read_labels()
+    if inputs is None:
+        config = Config(run.read_config())
+        if dataset:
+            config = config.replace(dataset=dataset)
+        inputs = prepare(config, mean=labels.mean)
+        if inputs.splits.num_classes != len(labels.names):
+            raise ZooError(f"{inputs.splits.name} has {inputs.splits.num_classes} classes; "
+                           f"the model was trained on {len(labels.names)}")
+        saved = run.read_metrics()
+        extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
+                                           "stopped", "model")}
+        extra["dataset"] = inputs.splits.name
+    if not run.best_model.is_file():
+        raise ZooRuntimeError(f"{run} has no model.keras (no epoch finished with a finite "
+                              "loss); try a lower --lr")
+    model = load_model(run.best_model, compile=False)  # predictions only
+    which, chosen = inputs.splits.eval_split(split)
+    probs, y = predict_split(model, chosen, inputs.eval_transform)
+    if not len(y):
+        raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
+    result = evaluate_predictions(probs, y, labels.names)
+    skipped = {**run.read_skipped(), **inputs.skipped_files()}
+    if skipped:
+        run.write_skipped(skipped)
+        log.warning("skipped %d input files (not images, or unreadable); the list is in %s",
+                    len(skipped), run.skipped_file)
+    metrics = write_report(run, result, {**(extra or {}), "split": which,
+                                         "skipped_files": len(skipped)}, labels.names)
+    if console is not None:
+        print_summary(metrics, console)
+    if not math.isfinite(metrics["loss"]):
+        log.warning("the evaluation loss is not finite")
+    return metrics

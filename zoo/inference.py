@@ -1,9 +1,11 @@
 """`zoo predict`: load a model, preprocess images the way it was trained, decode, annotate.
 
-ImageNet models follow the reference pipeline exactly: `keras.utils.load_img(path,
-target_size=native size)` (grayscale and RGBA become RGB), `img_to_array`, then the model's
-own `keras.applications.*.preprocess_input`. Runs trained by `zoo train` use their
-`labels.json` (class names, input shape, preprocessing, mean).
+Images are decoded by `zoo.data.images`, the decoder training uses, then resized as
+`keras.utils.load_img(path, target_size=...)` does (PIL nearest neighbour), so ImageNet
+models follow the reference pipeline exactly: `load_img`, `img_to_array`, then the model's
+own `keras.applications.*.preprocess_input`. A run directory, or a model file inside one
+(`RUN/model.keras`, `RUN/checkpoint/periodic-0010.keras`), brings the run's class names,
+input shape, preprocessing and mean (`zoo.run.Labels`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import glob
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from zoo.backend import keras_home, load_saved_model
+from zoo.backend import keras_home
 from zoo.data.sources import IMAGE_SUFFIXES
 from zoo.errors import ZooError, ZooRuntimeError
 
@@ -39,6 +41,7 @@ class Predictor:
     labels: list[str]
     wnids: list[str] | None
     preprocess: object  # float32 batch (N, H, W, C) in 0-255 -> model input
+    warnings: list[str] = field(default_factory=list)  # for the CLI to show, one line each
 
     def predict(self, batch: np.ndarray, batch_size: int) -> np.ndarray:
         return np.asarray(self.model.predict(self.preprocess(batch), batch_size=batch_size,
@@ -111,38 +114,63 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
 
 def _load_trained(path: Path, weights: str | None) -> Predictor:
     from zoo.data.preprocessing import scale_pixels
+    from zoo.run import RunDir, load_model
 
-    run_dir = path if path.is_dir() else path.parent
-    model_file = path / "model.keras" if path.is_dir() else path
-    if not model_file.is_file():
-        raise ZooError(f"{path}: no model.keras (not a run directory of 'zoo train'?)")
-    model = load_saved_model(model_file, compile=False)  # no optimizer needed
+    if path.is_dir():
+        run = RunDir(path)
+        model_file = run.best_model
+        if not model_file.is_file():
+            raise ZooError(f"{path}: no {model_file.name} (not a run directory of 'zoo train'?)")
+    else:
+        if not path.is_file():
+            raise ZooError(f"model file not found: {path}")
+        run, model_file = RunDir.containing(path), path
+    labels = run.read_labels() if run else None
+    model = load_model(model_file, compile=False)  # predictions only: no optimizer
     if weights:
         model.load_weights(weights)
-    info_file = run_dir / "labels.json"
-    info = json.loads(info_file.read_text()) if info_file.is_file() else {}
-    shape = tuple(info.get("input_shape") or model.input_shape[1:])
-    count = model.output_shape[-1]
-    labels = info.get("labels") or [str(i) for i in range(count)]
-    mode, mean = info.get("preprocessing", "scale"), info.get("mean")
-    return Predictor(model, run_dir.name if path.is_dir() else path.stem, shape, labels, None,
+    if labels is None:
+        count = model.output_shape[-1]
+        return Predictor(model, path.stem, tuple(model.input_shape[1:]),
+                         [str(i) for i in range(count)], None,
+                         lambda x: scale_pixels(x, "scale"),
+                         [f"{path} is not inside a run directory: classes are numbered and "
+                          "pixels scaled to [0, 1]"])
+    if path.is_dir() or model_file.resolve() == run.best_model.resolve():
+        name = run.name
+    else:
+        name = f"{run.name}/{model_file.resolve().relative_to(run.path.resolve())}"
+    mode, mean = labels.preprocessing, labels.mean
+    return Predictor(model, name, tuple(labels.input_shape), list(labels.names), None,
                      lambda x: scale_pixels(x, mode, mean))
 
 
 def load_image(path: str, shape: tuple[int, int, int], crop: bool = False) -> np.ndarray:
-    """The seed pipeline: `load_img` at the model's size (RGB, or grayscale for 1-channel
-    models), `img_to_array`. With `crop`, resize the shorter side and centre-crop instead."""
-    import keras
+    """An image as the model's float32 input before preprocessing, values in 0-255.
+
+    Decoded by `zoo.data.images` (RGB, or grayscale for 1-channel models), then resized to the
+    model's size with PIL nearest neighbour, as `keras.utils.load_img(path, target_size=...)`
+    and `img_to_array` do. With `crop`, the shorter side is resized and the centre cropped.
+
+    Raises:
+        UnreadableImage: the file is not a readable image; `str(exc)` says why.
+    """
+    from PIL import Image
+
+    from zoo.data.images import open_image, to_channels
 
     height, width, channels = shape
-    color_mode = "grayscale" if channels == 1 else "rgb"
+    image = to_channels(open_image(path), 1 if channels == 1 else 3)
     if crop:
         from zoo.data.preprocessing import resize_and_crop
 
-        image = keras.utils.img_to_array(keras.utils.load_img(path, color_mode=color_mode))
-        return resize_and_crop(image.astype(np.uint8), (height, width)).astype("float32")
-    image = keras.utils.load_img(path, color_mode=color_mode, target_size=(height, width))
-    return keras.utils.img_to_array(image)
+        array = np.asarray(image, dtype=np.uint8)
+        array = array[..., None] if array.ndim == 2 else array
+        return resize_and_crop(array, (height, width)).astype("float32")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.NEAREST)
+    array = np.asarray(image, dtype="float32")
+    return array[..., None] if array.ndim == 2 else array
 
 
 def top_k(probs: np.ndarray, predictor: Predictor, k: int) -> list[dict]:
@@ -157,18 +185,53 @@ def top_k(probs: np.ndarray, predictor: Predictor, k: int) -> list[dict]:
     return rows
 
 
-def annotate(source: str, prediction: dict, output_dir: Path) -> Path:
-    """A copy of the image with its top label and probability drawn on it, as the seed
-    script showed on screen."""
-    import cv2
+class AnnotationNames:
+    """One output file per input image, within one `zoo predict`: `x.jpg`, then `x-2.jpg` for
+    another `x.jpg` from another folder, in input order. The same input file given twice
+    keeps its one name. Suffixes Pillow cannot write become `.png`."""
 
+    def __init__(self, output_dir: str | Path):
+        self.output_dir = Path(output_dir)
+        self._by_source: dict[Path, Path] = {}
+        self._taken: set[str] = set()  # lower case: macOS and Windows ignore case
+
+    def __call__(self, source: str | Path) -> Path:
+        key = Path(source).resolve()
+        if key in self._by_source:
+            return self._by_source[key]
+        stem, suffix = Path(source).stem, _writable_suffix(Path(source).suffix)
+        name, n = f"{stem}{suffix}", 1
+        while name.lower() in self._taken:
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        self._taken.add(name.lower())
+        self._by_source[key] = self.output_dir / name
+        return self._by_source[key]
+
+
+def _writable_suffix(suffix: str) -> str:
+    from PIL import Image
+
+    Image.init()
+    suffix = suffix.lower()
+    return suffix if Image.registered_extensions().get(suffix) in Image.SAVE else ".png"
+
+
+def annotate(source: str, prediction: dict, target: str | Path) -> Path:
+    """Write `target`: a copy of the image with its top label and probability drawn on it,
+    as the seed script showed on screen. The image is decoded by `zoo.data.images` (so it
+    reads exactly what was classified) and written atomically.
+
+    Raises:
+        UnreadableImage: the source is not a readable image.
+    """
+    import cv2
+    from PIL import Image
+
+    from zoo.data.images import read_image
     from zoo.io import atomic_path
 
-    image = cv2.imread(source)
-    if image is None:
-        from PIL import Image
-
-        image = cv2.cvtColor(np.asarray(Image.open(source).convert("RGB")), cv2.COLOR_RGB2BGR)
+    image = read_image(source, 3)  # RGB: the colours below are RGB
     text = f"{prediction['label']}: {prediction['probability'] * 100:.2f}%"
     scale = max(0.5, image.shape[1] / 640)
     thickness = max(1, round(2 * scale))
@@ -176,8 +239,13 @@ def annotate(source: str, prediction: dict, output_dir: Path) -> Path:
     cv2.rectangle(image, (5, 5), (15 + w, 15 + h + base), (0, 0, 0), -1)
     cv2.putText(image, text, (10, 10 + h), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0),
                 thickness, cv2.LINE_AA)
-    target = output_dir / f"{Path(source).stem}{Path(source).suffix.lower() or '.png'}"
-    with atomic_path(target) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise ZooRuntimeError(f"cannot write {target}")
+    target = Path(target)
+    Image.init()
+    fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    try:
+        with atomic_path(target) as tmp:
+            Image.fromarray(image).save(tmp, format=fmt, **options)
+    except OSError as exc:
+        raise ZooRuntimeError(f"cannot write {target}: {exc}") from None
     return target

@@ -157,7 +157,8 @@ def test_gpu_on_a_cpu_machine_is_a_clear_error(zoo_cli, monkeypatch):
 def test_a_trained_run_predicts_with_its_own_labels(zoo_cli, tmp_path):
     root, _ = write_folder(tmp_path / "animals", broken=False)
     zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}", "--image-size",
-            "24,24", "--epochs", "1", "--output", tmp_path, "--name", "run")
+            "24,24", "--epochs", "1", "--output", tmp_path, "--name", "run",
+            "--checkpoint-every", "1")
     result = zoo_cli("predict", "--image", root / "dogs", "--model", tmp_path / "run",
                      "--json", "--top", "2")
     assert result.code == 0, result.err
@@ -166,3 +167,155 @@ def test_a_trained_run_predicts_with_its_own_labels(zoo_cli, tmp_path):
     assert {p["label"] for line in lines for p in line["predictions"]} <= {"cats", "dogs",
                                                                           "pandas"}
     assert len(lines[0]["predictions"]) == 2 and "wnid" not in lines[0]["predictions"][0]
+    periodic = tmp_path / "run" / "checkpoint" / "periodic-0001.keras"
+    result = zoo_cli("predict", "--image", root / "dogs", "--model", periodic, "--json",
+                     "--top", "3")
+    assert result.code == 0 and result.err == "", result.err
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert lines[0]["model"] == "run/checkpoint/periodic-0001.keras"
+    assert {p["label"] for p in lines[0]["predictions"]} == {"cats", "dogs", "pandas"}
+
+
+# -- runs, checkpoints and bare model files ---------------------------------------------------
+
+ODD = Path("/work/shared/data/odd-images")
+NAMES = ["cats", "dogs", "pandas"]
+MEAN = (100.0, 110.0, 120.0)
+
+
+def make_run(root: Path, shape=(24, 24, 3)):
+    """A run directory as `zoo train` leaves it, for predict: labels.json (named classes, raw
+    pixels minus a mean), config.yaml, model.keras and an epoch checkpoint. Made directly
+    (seconds) rather than trained; `test_a_trained_run_predicts_with_its_own_labels` trains."""
+    import keras
+
+    from zoo.run import Labels, RunDir
+
+    keras.utils.set_random_seed(1)
+    model = build_model("shallownet", input_shape=shape, num_classes=len(NAMES))
+    run = RunDir.create(root, "run")
+    run.config_file.write_text("model: shallownet\ndataset: folder:animals\n")
+    run.write_labels(Labels(NAMES, shape, preprocessing="raw", mean=MEAN, dataset="folder"))
+    model.save(run.best_model)
+    run.checkpoint_dir.mkdir()
+    model.save(run.epoch_model(1))
+    return run, model
+
+
+def small_reference(model, paths, preprocess, crop=False):
+    """keras' load_img/img_to_array at the model's size (or the crop the seed script did),
+    then `preprocess`, then the model."""
+    import keras
+
+    from zoo.data.preprocessing import resize_and_crop
+
+    size = model.input_shape[1:3]
+    if crop:
+        batch = np.stack([resize_and_crop(keras.utils.img_to_array(keras.utils.load_img(p))
+                                          .astype(np.uint8), size) for p in paths])
+    else:
+        batch = np.stack([keras.utils.img_to_array(keras.utils.load_img(p, target_size=size))
+                          for p in paths])
+    return model.predict(preprocess(batch.astype("float32")), verbose=0)
+
+
+def probabilities(line: dict) -> np.ndarray:
+    probs = np.zeros(len(line["predictions"]))
+    for p in line["predictions"]:
+        probs[p["index"]] = p["probability"]
+    return probs
+
+
+@pytest.mark.parametrize("crop", [False, True])
+def test_a_checkpoint_predicts_with_its_runs_labels_and_preprocessing(zoo_cli, tmp_path, crop):
+    run, model = make_run(tmp_path)
+    checkpoint = run.epoch_model(1)
+    result = zoo_cli("predict", "--image", *photos(), "--model", checkpoint, "--json",
+                     "--top", "3", *(["--crop"] if crop else []))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert [line["model"] for line in lines] == ["run/checkpoint/epoch-0001.keras"] * 2
+    expected = small_reference(model, photos(), lambda x: x - np.array(MEAN, "float32"), crop)
+    for line, probs in zip(lines, expected, strict=True):
+        assert {p["label"] for p in line["predictions"]} == set(NAMES)
+        assert all(p["label"] == NAMES[p["index"]] for p in line["predictions"])
+        np.testing.assert_allclose(probabilities(line), probs, rtol=1e-4, atol=1e-6)
+    scaled = small_reference(model, photos(), lambda x: x / 255.0, crop)
+    assert np.abs(scaled - expected).max() > 1e-3  # the preprocessing matters to this model
+
+
+def test_a_bare_model_file_says_it_has_no_run(zoo_cli, tmp_path):
+    run, model = make_run(tmp_path / "runs")
+    bare = tmp_path / "elsewhere" / "bare.keras"
+    bare.parent.mkdir()
+    bare.write_bytes(run.epoch_model(1).read_bytes())
+    result = zoo_cli("predict", "--image", *photos(), "--model", bare, "--json", "--top", "3")
+    assert result.code == 0, result.err
+    assert result.err == (f"zoo: warning: {bare} is not inside a run directory: classes are "
+                          "numbered and pixels scaled to [0, 1]\n")
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    expected = small_reference(model, photos(), lambda x: x / 255.0)
+    for line, probs in zip(lines, expected, strict=True):
+        assert line["model"] == "bare"
+        assert {p["label"] for p in line["predictions"]} == {"0", "1", "2"}
+        np.testing.assert_allclose(probabilities(line), probs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not ODD.is_dir(), reason=f"{ODD} is not on this machine")
+def test_predict_over_odd_images_skips_exactly_the_broken_ones(zoo_subprocess, tmp_path):
+    run, _ = make_run(tmp_path)
+    result = zoo_subprocess("predict", "--image", ODD, "--model", run.path, "--json",
+                            "--batch-size", "4")
+    assert result.code == 0, result.err
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert sorted(Path(line["image"]).name for line in lines) == sorted(
+        p.name for p in ODD.glob("good*"))
+    reasons = {"bad_empty.jpg": "empty file",
+               "bad_header_only.png": "truncated or corrupt PNG data",
+               "bad_html.jpg": "not an image (HTML page)",
+               "bad_text.jpg": "not an image (text)",
+               "bad_truncated.jpg": "truncated image data",
+               "bad_truncated.png": "truncated image data"}
+    assert result.err.splitlines() == [f"zoo: warning: skipped {ODD / name}: {reason}"
+                                       for name, reason in sorted(reasons.items())]
+
+
+def test_annotations_of_same_named_images_do_not_overwrite(zoo_cli, tmp_path):
+    import cv2
+
+    run, _ = make_run(tmp_path / "runs")
+    for folder, photo in (("a", photos()[0]), ("b", photos()[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(Path(photo).read_bytes())
+    out = tmp_path / "annotated"
+    result = zoo_cli("predict", "--image", tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg",
+                     tmp_path / "a" / "x.jpg", "--model", run.path, "--output", out, "--json")
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 3
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.jpg", "x.jpg"]
+    china, flower = (cv2.imread(p).astype(int) for p in photos())
+    for name, own, other in (("x.jpg", china, flower), ("x-2.jpg", flower, china)):
+        annotated = cv2.imread(str(out / name)).astype(int)
+        assert annotated.shape == own.shape
+        label = np.abs(annotated - own)[:40, :300].sum(axis=2) > 60
+        assert label.mean() > 0.1  # the label drawn at the top left
+        assert np.abs(annotated - own)[60:].mean() < 3  # below it, this photo
+        assert np.abs(annotated - other)[60:].mean() > 20  # not the other one
+
+
+@pytest.mark.skipif(not ODD.is_dir(), reason=f"{ODD} is not on this machine")
+def test_annotations_of_odd_formats_show_the_photo(zoo_cli, tmp_path):
+    from zoo.data.images import read_image
+
+    run, _ = make_run(tmp_path / "runs")
+    out = tmp_path / "annotated"
+    inputs = [ODD / "good.gif", ODD / "good_cmyk.jpg", ODD / "good_16bit_gray.png"]
+    result = zoo_cli("predict", "--image", *inputs, "--model", run.path, "--output", out)
+    assert result.code == 0, result.err
+    for source in inputs:
+        annotated = read_image(out / source.name).astype(int)
+        original = read_image(source).astype(int)
+        assert annotated.shape == original.shape
+        assert np.abs(annotated - original)[:36].mean() > 20  # the label drawn
+        assert np.abs(annotated - original)[40:].mean() < 6  # below it, the photo

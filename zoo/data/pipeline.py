@@ -96,7 +96,9 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
 
 
 def load_all(split, transform: Transform, batch_size: int = 256):
-    """Every image of `split`, transformed, with labels; unreadable files dropped."""
+    """Every image of `split`, transformed, with labels; unreadable files dropped. The whole
+    split in memory: for benchmarks and small splits only (evaluation streams instead,
+    `zoo.evaluation.predict_split`)."""
     batches = [load_batch(split, split.indices[start : start + batch_size], transform)
                for start in range(0, len(split), batch_size)]
     if not batches:

@@ -1,25 +1,28 @@
-"""Training callbacks: the monitor that keeps history and curves current, and the checkpoints
-that make a run resumable after SIGKILL at any moment.
+"""Training callbacks, one job each, composed as a plain list (as Keras' own are).
 
-Order of writes at each epoch end (each file atomic): the resumable model file for this
-epoch, the best model if it improved, the history files and curves, and last
-`checkpoint/state.json`, which names the model file and is the commit point. Resume reads
-`state.json` and trusts nothing newer.
+At each epoch end, in list order (each file atomic):
+  `BestModel`          `model.keras`, when the monitored metric improved
+  `PeriodicCheckpoint` `checkpoint/periodic-NNNN.keras`, every N epochs
+  `HistoryMonitor`     `history.json`, `history.csv` and the curves in `monitor.png`
+  `ResumeCheckpoint`   the epoch's model and seed states, then `checkpoint/state.json`: the
+                       commit point. Resume reads `state.json` and trusts nothing newer.
+
+A callback whose state must survive `--resume` is `Resumable`: it returns that state from
+`resume_state()` (the resume checkpoint stores it under the callback's key) and takes it back
+through its `restore=` argument. Nothing writes into another callback from outside.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
 from zoo.backend import rng_state, set_rng_state
-from zoo.io import atomic_path, write_json, write_text
+from zoo.io import atomic_path
+from zoo.run import RunDir
 
 MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
 
@@ -37,12 +40,25 @@ def applied_steps(optimizer):
 
 
 def current_lr(optimizer) -> float:
-    lr = optimizer.learning_rate
-    return float(keras.ops.convert_to_numpy(lr))
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def save_model(model, path) -> None:
+    """`model.save`, atomically: the file is whole or absent."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+class Resumable:
+    """The interface of a callback whose state a resumed run needs."""
+
+    def resume_state(self) -> dict:
+        raise NotImplementedError
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss; the best model already saved is kept."""
+    """Stops training at the first non-finite loss. The epoch it happens in is not saved:
+    the writers below skip it, so the best model and the last checkpoint stay finite."""
 
     def __init__(self):
         super().__init__()
@@ -82,8 +98,109 @@ class RestoreRNG(keras.callbacks.Callback):
         set_rng_state(self.state)
 
 
-class _Resumable:
-    """Mixin for a Keras callback whose counters must survive `--resume`.
+class _EpochWriter(keras.callbacks.Callback):
+    """A callback that writes into the run at each epoch end, except after a NaN loss."""
+
+    def __init__(self, run: RunDir, guard: NaNGuard | None = None):
+        super().__init__()
+        self.run = run
+        self.guard = guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.stopped:
+            return  # NaN weights are never saved
+        self.write(epoch + 1, dict(logs or {}))
+
+    def write(self, epoch: int, logs: dict) -> None:
+        raise NotImplementedError
+
+
+class BestModel(_EpochWriter, Resumable):
+    """Saves `model.keras` whenever `monitor` improves on the best value so far."""
+
+    def __init__(self, run: RunDir, monitor: str, guard: NaNGuard | None = None,
+                 restore: dict | None = None):
+        super().__init__(run, guard)
+        self.monitor = monitor
+        self.mode = MODE[monitor]
+        self.best = (restore or {}).get("best")
+
+    def _improved(self, value) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def write(self, epoch, logs):
+        value = logs.get(self.monitor)
+        if self._improved(value):
+            self.best = float(value)
+            save_model(self.model, self.run.best_model)
+
+    def resume_state(self) -> dict:
+        return {"best": self.best, "monitor": self.monitor}
+
+
+class PeriodicCheckpoint(_EpochWriter):
+    """Keeps a copy of the model every `every` epochs: `checkpoint/periodic-NNNN.keras`."""
+
+    def __init__(self, run: RunDir, every: int, guard: NaNGuard | None = None):
+        super().__init__(run, guard)
+        self.every = every
+
+    def write(self, epoch, logs):
+        if epoch % self.every == 0:
+            save_model(self.model, self.run.periodic_model(epoch))
+
+
+class HistoryMonitor(_EpochWriter):
+    """Appends each epoch's metrics to `history.json`/`history.csv` and redraws
+    `monitor.png`, the loss and accuracy curves."""
+
+    def __init__(self, run: RunDir, history: list[dict], guard: NaNGuard | None = None):
+        super().__init__(run, guard)
+        self.history = list(history)
+
+    def write(self, epoch, logs):
+        from zoo.plots import plot_training_curves
+
+        self.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+        self.run.write_history(self.history)
+        plot_training_curves(self.history, self.run.monitor_png, title=self.run.name)
+
+
+class ResumeCheckpoint(_EpochWriter):
+    """What `--resume` needs, committed by `checkpoint/state.json`: the epoch's model (with
+    its optimizer state), the dropout seed states and backend random state, and the state of
+    every `Resumable` callback in `resumables`. Older epochs' files go once it is written."""
+
+    def __init__(self, run: RunDir, resumables: dict[str, Resumable],
+                 guard: NaNGuard | None = None):
+        super().__init__(run, guard)
+        self.resumables = dict(resumables)
+        run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, epoch, logs):
+        run = self.run
+        save_model(self.model, run.epoch_model(epoch))
+        seeds = [keras.ops.convert_to_numpy(v) for v in seed_variables(self.model)]
+        with atomic_path(run.epoch_seeds(epoch)) as tmp:
+            np.savez(tmp, *seeds, **rng_state())
+        state = {
+            "epoch": epoch,
+            "model_file": run.epoch_model(epoch).name,
+            "seeds_file": run.epoch_seeds(epoch).name,
+            "iterations": int(keras.ops.convert_to_numpy(applied_steps(self.model.optimizer))),
+        }
+        for key, callback in self.resumables.items():
+            state[key] = callback.resume_state()
+        run.write_state(state)  # the commit point
+        run.remove_older_epochs(epoch)
+
+
+class _ResumableCounters(Resumable):
+    """Mixin for a Keras callback whose patience counters must survive `--resume`.
 
     Keras resets `wait` and `best` in `on_train_begin`, so the saved values are put back
     after that reset, not before `fit`.
@@ -93,15 +210,14 @@ class _Resumable:
 
     def __init__(self, *args, restore: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._restore = dict(restore or {})
+        self._restore = {k: v for k, v in (restore or {}).items() if k in self.STATE}
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         for key, value in self._restore.items():
-            if key in self.STATE:
-                setattr(self, key, value)
+            setattr(self, key, value)
 
-    def state(self) -> dict:
+    def resume_state(self) -> dict:
         out = {}
         for key in self.STATE:
             value = getattr(self, key)
@@ -109,94 +225,9 @@ class _Resumable:
         return out
 
 
-class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
+class ResumablePlateau(_ResumableCounters, keras.callbacks.ReduceLROnPlateau):
     STATE = ("wait", "best", "cooldown_counter")
 
 
-class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
+class ResumableEarlyStopping(_ResumableCounters, keras.callbacks.EarlyStopping):
     STATE = ("wait", "best", "best_epoch")
-
-
-class RunCheckpoint(keras.callbacks.Callback):
-    """Keeps `model.keras` (the best model), `checkpoint/` (what --resume needs), history
-    files and `monitor.png` current at every epoch end."""
-
-    def __init__(self, run_dir: Path, monitor: str, history: list[dict], best: float | None,
-                 checkpoint_every: int = 0, nan_guard: NaNGuard | None = None,
-                 on_epoch_saved=None):
-        super().__init__()
-        self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoint"
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        self.monitor = monitor
-        self.mode = MODE[monitor]
-        self.history = list(history)
-        self.best = best
-        self.checkpoint_every = checkpoint_every
-        self.nan_guard = nan_guard
-        self.on_epoch_saved = on_epoch_saved
-        self.stateful: dict[str, _Resumable] = {}  # callbacks whose counters we persist
-
-    def _improved(self, value) -> bool:
-        if value is None or not math.isfinite(value):
-            return False
-        if self.best is None:
-            return True
-        return value < self.best if self.mode == "min" else value > self.best
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        if self.nan_guard and self.nan_guard.stopped:
-            return  # keep the last good checkpoint and best model; NaN weights are not saved
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
-        self.history.append(row)
-
-        # A file killed half-written here is harmless: state.json still names the previous one.
-        model_file = f"epoch-{epoch + 1:04d}.keras"
-        self.model.save(self.ckpt_dir / model_file)
-        seeds = [keras.ops.convert_to_numpy(v) for v in seed_variables(self.model)]
-        with atomic_path(self.ckpt_dir / f"epoch-{epoch + 1:04d}-seeds.npz") as tmp:
-            np.savez(tmp, *seeds, **rng_state())
-
-        value = logs.get(self.monitor)
-        if self._improved(value):
-            self.best = float(value)
-            with atomic_path(self.run_dir / "model.keras") as tmp:
-                self.model.save(tmp)
-        if self.checkpoint_every and (epoch + 1) % self.checkpoint_every == 0:
-            with atomic_path(self.ckpt_dir / f"periodic-{epoch + 1:04d}.keras") as tmp:
-                self.model.save(tmp)
-
-        write_history(self.run_dir, self.history)
-        from zoo.plots import plot_training_curves
-
-        plot_training_curves(self.history, self.run_dir / "monitor.png",
-                             title=self.run_dir.name)
-        state = {
-            "epoch": epoch + 1,
-            "model_file": model_file,
-            "seeds_file": f"epoch-{epoch + 1:04d}-seeds.npz",
-            "best": self.best,
-            "monitor": self.monitor,
-            "iterations": int(keras.ops.convert_to_numpy(applied_steps(self.model.optimizer))),
-        }
-        for key, callback in self.stateful.items():
-            state[key] = callback.state()
-        write_json(self.ckpt_dir / "state.json", state)  # the commit point
-        for old in self.ckpt_dir.glob("epoch-*"):
-            if not old.name.startswith(f"epoch-{epoch + 1:04d}"):
-                old.unlink(missing_ok=True)
-        if self.on_epoch_saved:
-            self.on_epoch_saved(epoch + 1)
-
-
-def write_history(run_dir: Path, history: list[dict]) -> None:
-    write_json(run_dir / "history.json", history)
-    keys = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(run_dir / "history.csv", buffer.getvalue())

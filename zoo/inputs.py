@@ -1,0 +1,55 @@
+"""What a model's inputs are for a dataset: the splits, the input shape, and the transforms
+that turn stored uint8 images into what the model expects (training and evaluation alike)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from zoo.config import Config, image_size
+from zoo.data.datasets import Splits, load_dataset
+from zoo.data.pipeline import Transform, channel_mean
+from zoo.models.registry import ModelSpec, check_input_shape, get_spec
+
+log = logging.getLogger("zoo")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    splits: Splits
+    spec: ModelSpec
+    input_shape: tuple[int, int, int]
+    train_transform: Transform
+    eval_transform: Transform
+
+    def skipped_files(self) -> dict[str, str]:
+        """{path: reason} of every file skipped so far: not an image by name when the folder
+        was listed, or unreadable when a batch was decoded."""
+        skipped = dict(self.splits.skipped)
+        for split in (self.splits.train, self.splits.val, self.splits.test):
+            if split is not None:
+                skipped.update(split.source.bad_files)
+        return skipped
+
+
+def prepare(config: Config, mean: tuple[float, ...] | None = None) -> Inputs:
+    """Load `config`'s dataset and decide the model's input shape and transforms.
+
+    `mean` is the saved per-channel mean of a run being resumed or evaluated; a new run with
+    `mean_subtract` computes it from its training split.
+    """
+    spec = get_spec(config.model)
+    size = image_size(config)
+    splits = load_dataset(config.dataset, seed=config.seed, val_split=config.val_split,
+                          limit=config.limit, data_dir=config.data_dir,
+                          image_size=size or spec.input_shape[:2], channels=3)
+    native = splits.image_shape
+    channels = native[-1] if native[-1] in spec.channels else spec.channels[-1]
+    shape = (*(size or native[:2]), channels)
+    check_input_shape(spec, shape)
+    if config.mean_subtract and mean is None:
+        mean = channel_mean(splits.train, channels, seed=config.seed)
+    common = dict(size=tuple(shape[:2]), channels=channels, mode=spec.preprocessing,
+                  mean=tuple(mean) if mean else None)
+    augment = splits.augmentation if config.augment else None
+    return Inputs(splits, spec, shape, Transform(**common, augment=augment), Transform(**common))
