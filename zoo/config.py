@@ -171,8 +171,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    if path.is_dir():
-        path = path / "config.yaml"
+    if path.is_dir():  # a run directory: its saved settings
+        from zoo.run import CONFIG
+
+        path = path / CONFIG
     if not path.is_file():
         raise ZooError(f"config file not found: {path}")
     try:
