@@ -81,7 +81,7 @@ def main():
     with tempfile.TemporaryDirectory() as out:
         for repeat in range(args.repeats):
             clock = EpochClock()
-            train({**config, "output": out, "name": f"run{repeat}"}, callbacks=[clock])
+            train(config.replace(output=out, name=f"run{repeat}"), callbacks=[clock])
             results["zoo"].append(clock.images_per_second(n))
 
             keras.utils.set_random_seed(1)

@@ -165,19 +165,23 @@ def _setup_logging() -> None:
 
 
 def cmd_train(args) -> int:
+    from pathlib import Path
+
     from zoo.config import FIELDS, resolve, resume_config
+    from zoo.run import CONFIG, RunDir
 
     flags = {f.name: getattr(args, f.name) for f in FIELDS}
     if args.resume:
-        from zoo.run import RunDir
-
         if args.config:
-            raise ZooError("--resume continues a run with its own config.yaml; --config "
-                           "starts a new one (drop one of them)")
+            raise ZooError(f"--resume continues a run with its own {CONFIG}; --config starts "
+                           "a new one (drop one of them)")
         run = RunDir.open(args.resume)
         config = resume_config(run.read_config(), flags, where=str(run))
     else:
-        config = resolve(args.config, flags)
+        config_file = args.config
+        if config_file and Path(config_file).is_dir():  # a run directory: its saved settings
+            config_file = RunDir(config_file).config_file
+        config = resolve(config_file, flags)
     _setup_logging()
     _load_keras()
     from zoo.training.trainer import train

@@ -117,10 +117,15 @@ class Config(Mapping):
         return self._values[key]
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):  # copy and pickle probe for these before __init__ ran
+            raise AttributeError(key)
         try:
             return self._values[key]
         except KeyError:
             raise AttributeError(key) from None
+
+    def __reduce__(self):
+        return Config, (dict(self._values), self.explicit)
 
     def __setattr__(self, key, value):
         raise AttributeError("Config is frozen; use config.replace(...)")
@@ -136,7 +141,8 @@ class Config(Mapping):
         return f"Config({given})"
 
     def replace(self, **changes) -> Config:
-        return Config({**self._values, **changes}, self.explicit | set(changes))
+        coerced = {k: _coerce(FIELDS_BY_NAME[k], v, k) for k, v in changes.items()}
+        return Config({**self._values, **coerced}, self.explicit | set(changes))
 
 
 def defaults() -> dict[str, Any]:
@@ -171,10 +177,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    if path.is_dir():  # a run directory: its saved settings
-        from zoo.run import CONFIG
-
-        path = path / CONFIG
     if not path.is_file():
         raise ZooError(f"config file not found: {path}")
     try:
@@ -220,6 +222,14 @@ def resume_config(saved: dict[str, Any], overrides: dict | None, where: str) -> 
     one-line error naming it; one that repeats the saved value is harmless."""
     flags = _flags(overrides)
     plan = Config(saved, explicit=saved)
+    if plan.lr_schedule == "plateau" and plan.warmup_epochs:
+        # zoo before 0.2 accepted this pair and never warmed up: resume what it ran
+        import logging
+
+        logging.getLogger("zoo").warning(
+            "this run's plateau schedule never applied its warmup_epochs=%d; resuming "
+            "without a warm-up", plan.warmup_epochs)
+        plan = Config({**plan, "warmup_epochs": 0}, explicit=plan.explicit)
     changed = {k: v for k, v in flags.items() if v != plan[k]}
     refused = sorted(k for k in changed if k not in RESUMABLE)
     if refused:

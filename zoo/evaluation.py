@@ -22,6 +22,7 @@ from zoo.config import Config
 from zoo.data.pipeline import load_batch
 from zoo.errors import ZooError, ZooRuntimeError
 from zoo.inputs import Inputs, prepare
+from zoo.io import is_disk_full
 from zoo.plots import plot_confusion_matrix
 from zoo.run import RunDir, load_model
 
@@ -140,29 +141,34 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         if dataset:
             config = config.replace(dataset=dataset)
         inputs = prepare(config, mean=labels.mean)
-        if inputs.splits.num_classes != len(labels.names):
-            raise ZooError(f"{inputs.splits.name} has {inputs.splits.num_classes} classes; "
-                           f"the model was trained on {len(labels.names)}")
+        inputs.check_classes(labels, str(run))
         saved = run.read_metrics()
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
                                            "stopped", "model")}
         extra["dataset"] = inputs.splits.name
     if not run.best_model.is_file():
-        raise ZooRuntimeError(f"{run} has no model.keras (no epoch finished with a finite "
-                              "loss); try a lower --lr")
+        raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "
+                              "finite loss); try a lower --lr")
     model = load_model(run.best_model, compile=False)  # predictions only
     which, chosen = inputs.splits.eval_split(split)
     probs, y = predict_split(model, chosen, inputs.eval_transform)
-    if not len(y):
-        raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
-    result = evaluate_predictions(probs, y, labels.names)
-    skipped = {**run.read_skipped(), **inputs.skipped_files()}
-    if skipped:
-        run.write_skipped(skipped)
-        log.warning("skipped %d input files (not images, or unreadable); the list is in %s",
-                    len(skipped), run.skipped_file)
-    metrics = write_report(run, result, {**(extra or {}), "split": which,
-                                         "skipped_files": len(skipped)}, labels.names)
+    try:
+        skipped = {**run.read_skipped(), **inputs.skipped_files()}
+        if skipped:
+            run.write_skipped(skipped)
+            log.warning("skipped %d input files (not images, or unreadable); the list is in %s",
+                        len(skipped), run.skipped_file)
+        if not len(y):
+            raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
+        result = evaluate_predictions(probs, y, labels.names)
+        metrics = write_report(run, result, {**(extra or {}), "split": which,
+                                             "skipped_files": len(skipped)}, labels.names)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise ZooRuntimeError(f"no space left on device writing {exc.filename or run}; "
+                                  f"free some space, then 'zoo evaluate {run}' writes the "
+                                  "report") from None
+        raise
     if console is not None:
         print_summary(metrics, console)
     if not math.isfinite(metrics["loss"]):

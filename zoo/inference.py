@@ -128,7 +128,13 @@ def _load_trained(path: Path, weights: str | None) -> Predictor:
     labels = run.read_labels() if run else None
     model = load_model(model_file, compile=False)  # predictions only: no optimizer
     if weights:
-        model.load_weights(weights)
+        if not Path(weights).is_file():
+            raise ZooError(f"weights file not found: {weights}")
+        try:
+            model.load_weights(weights)
+        except Exception as exc:
+            raise ZooError(f"{weights} does not fit {model_file}: "
+                           f"{str(exc).splitlines()[0][:200]}") from None
     if labels is None:
         count = model.output_shape[-1]
         return Predictor(model, path.stem, tuple(model.input_shape[1:]),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from zoo.config import Config, image_size
 from zoo.data.datasets import Splits, load_dataset
 from zoo.data.pipeline import Transform, channel_mean
+from zoo.errors import ZooError
 from zoo.models.registry import ModelSpec, check_input_shape, get_spec
 
 log = logging.getLogger("zoo")
@@ -21,6 +22,13 @@ class Inputs:
     input_shape: tuple[int, int, int]
     train_transform: Transform
     eval_transform: Transform
+
+    def check_classes(self, labels, where: str) -> None:
+        """A one-line error unless the dataset has the classes the model in `where` was
+        trained on (`labels`, a `zoo.run.Labels`)."""
+        if self.splits.num_classes != len(labels.names):
+            raise ZooError(f"{self.splits.name} has {self.splits.num_classes} classes; the "
+                           f"model of {where} was trained on {len(labels.names)}")
 
     def skipped_files(self) -> dict[str, str]:
         """{path: reason} of every file skipped so far: not an image by name when the folder

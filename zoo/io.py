@@ -43,6 +43,11 @@ def _create_temp(path: Path) -> tuple[Path, int]:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
+def is_disk_full(exc: OSError) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path with the same suffix as `path`; rename it to `path` on success.
@@ -64,7 +69,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename in (None, str(tmp)):
+        if is_disk_full(exc) and exc.filename in (None, str(tmp)):
             # name the file the user knows, not our temporary one
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise

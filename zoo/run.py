@@ -23,6 +23,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from zoo.config import dump, load_yaml
 from zoo.errors import ZooError
 from zoo.io import remove_stale_temps, write_json, write_text
 
@@ -159,13 +160,9 @@ class RunDir:
 
     def read_config(self) -> dict:
         """The saved settings, as written (validated by `zoo.config`)."""
-        from zoo.config import load_yaml
-
         return load_yaml(self.config_file)
 
     def write_config(self, config) -> None:
-        from zoo.config import dump
-
         write_text(self.config_file, dump(config))
 
     def read_labels(self) -> Labels:

@@ -262,6 +262,19 @@ def test_a_bare_model_file_says_it_has_no_run(zoo_cli, tmp_path):
         np.testing.assert_allclose(probabilities(line), probs, rtol=1e-4, atol=1e-6)
 
 
+def test_weights_that_do_not_fit_a_run_are_one_line_and_exit_2(zoo_cli, tmp_path):
+    import keras
+
+    run, _ = make_run(tmp_path / "runs")
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    for weights, needle in ((tmp_path / "other.weights.h5", "does not fit"),
+                            (tmp_path / "missing.weights.h5", "weights file not found")):
+        result = zoo_cli("predict", "--image", *photos(), "--model", run.path,
+                         "--weights", weights)
+        assert result.code == 2 and needle in result.err and result.err.count("\n") == 1
+
+
 @pytest.mark.skipif(not ODD.is_dir(), reason=f"{ODD} is not on this machine")
 def test_predict_over_odd_images_skips_exactly_the_broken_ones(zoo_subprocess, tmp_path):
     run, _ = make_run(tmp_path)

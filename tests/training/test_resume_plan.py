@@ -66,12 +66,32 @@ def test_plateau_with_warmup_is_refused_not_dropped():
 
 
 def test_unknown_optimizer_is_an_error_not_nadam():
+    from types import SimpleNamespace
+
     from zoo.training.trainer import _optimizer
 
-    config = resolve(None, {"model": "lenet"})
-    object.__setattr__(config, "_values", {**config._values, "optimizer": "adagrad"})
+    settings = SimpleNamespace(optimizer="adagrad", weight_decay=0.0, momentum=0.9,
+                               nesterov=False)  # what validation would have refused
     with pytest.raises(ZooError, match="unknown optimizer 'adagrad'"):
-        _optimizer(config, 0.01)
+        _optimizer(settings, 0.01)
+
+
+def test_config_copies_pickles_and_coerces():
+    import copy
+    import pickle
+
+    config = resolve(None, {"model": "lenet", "lr": 0.5})
+    for clone in (copy.copy(config), copy.deepcopy(config), pickle.loads(pickle.dumps(config))):
+        assert dict(clone) == dict(config) and clone.explicit == config.explicit
+    assert config.replace(epochs="7").epochs == 7
+    with pytest.raises(ZooError, match="optimizer must be one of"):
+        config.replace(optimizer="adagrad")
+
+
+def test_an_older_plateau_plan_with_warmup_still_resumes():
+    saved = {**SAVED, "lr_schedule": "plateau", "warmup_epochs": 3}
+    config = resume_config(saved, {}, where="run")
+    assert config.lr_schedule == "plateau" and config.warmup_epochs == 0
 
 
 def test_resume_without_epochs_finishes_the_runs_own_epochs(zoo_cli, tmp_path):
@@ -112,3 +132,38 @@ def test_resume_refuses_config_and_changed_settings_on_the_command_line(zoo_cli,
         result = zoo_cli("train", "--resume", tmp_path / "r", *argv)
         assert result.code == 2 and needle in result.err and result.err.count("\n") == 1
     assert (tmp_path / "r" / "config.yaml").read_text() == before  # nothing rewritten
+
+
+def test_a_run_written_by_zoo_0_1_resumes_with_its_best_value(tmp_path):
+    """state.json of zoo 0.1 held `"best": float` and `"monitor"`; the best value must carry
+    over (here an unbeatable -1.0, so no epoch after the resume may replace model.keras)."""
+    from zoo.training.trainer import train
+
+    flags = {"model": "lenet", "dataset": "digits", "epochs": 3, "limit": 100,
+             "output": str(tmp_path), "name": "old"}
+    with pytest.raises(Crash):
+        train(resolve(None, flags), callbacks=[_crash_after(1)])
+    run = tmp_path / "old"
+    state_file = run / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    state.pop("best_model")
+    state_file.write_text(json.dumps({**state, "best": -1.0, "monitor": "val_loss"}))
+    best_before = (run / "model.keras").read_bytes()
+
+    train(resolve(None, flags), resume=run)
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] == 3 and state["best_model"]["best"] == -1.0
+    assert (run / "model.keras").read_bytes() == best_before
+
+
+def test_a_finished_run_is_refused_before_its_data_is_read(zoo_cli, tmp_path):
+    from tests.fixtures import write_folder
+
+    root, _ = write_folder(tmp_path / "animals", broken=False)
+    zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}", "--image-size",
+            "16,16", "--epochs", "1", "--output", tmp_path, "--name", "done")
+    import shutil
+
+    shutil.rmtree(root)  # the data is gone; the answer does not need it
+    result = zoo_cli("train", "--resume", tmp_path / "done")
+    assert result.code == 2 and "already trained 1 of its 1 epochs" in result.err

@@ -124,3 +124,61 @@ def test_config_of_a_run_round_trips(tmp_path):
     run = RunDir.create(tmp_path, "r")
     run.write_config(config)
     assert RunDir.open(run.path).read_config()["epochs"] == 3
+
+
+def _broken_first_batch(root: Path, broken_each: int, good_each: int) -> Path:
+    """Class folders whose files, in the sequence's order, start with broken ones."""
+    import cv2
+
+    from tests.fixtures import class_images
+
+    x, _ = class_images(good_each, 2, size=(16, 16)) if good_each else (None, None)
+    for c, cls in enumerate(("a", "b")):
+        (root / cls).mkdir(parents=True)
+        for i in range(broken_each):
+            (root / cls / f"0broken{i}.jpg").write_text("<html>404</html>")
+        for i in range(good_each):
+            cv2.imwrite(str(root / cls / f"img{i}.png"), x[c * good_each + i])
+    return root
+
+
+def test_a_batch_of_only_broken_files_takes_the_next_files(zoo_cli, tmp_path):
+    from zoo.data.datasets import load_dataset
+    from zoo.data.pipeline import Transform, make_sequence
+
+    root = _broken_first_batch(tmp_path / "p", broken_each=2, good_each=3)
+    splits = load_dataset(f"folder:{root}", seed=0, val_split=0.0)
+    seq = make_sequence(splits.train, Transform(size=(16, 16), channels=3), 2, 2)
+    batches = [seq[i] for i in range(len(seq))]  # unshuffled: 4 broken files come first
+    assert all(len(x) for x, _ in batches)
+    np.testing.assert_array_equal(batches[0][0], batches[1][0])  # the next batch's files
+
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "16,16", "--epochs", "1", "--batch-size", "2",
+                     "--val-split", "0.4", "--output", tmp_path, "--name", "r")
+    assert result.code == 0, result.err
+
+
+def test_a_folder_of_only_broken_files_is_one_line_and_lists_them(zoo_cli, tmp_path):
+    root = _broken_first_batch(tmp_path / "p", broken_each=3, good_each=0)
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "16,16", "--epochs", "1", "--val-split", "0.5",
+                     "--output", tmp_path, "--name", "r")
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "could be read as an image" in result.err
+    assert len(RunDir(tmp_path / "r").read_skipped()) == 3  # the training split's
+
+
+def test_a_full_disk_before_the_first_epoch_says_to_start_again(zoo_cli, tmp_path,
+                                                                monkeypatch):
+    import zoo.run
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(zoo.run, "write_text", full)
+    result = zoo_cli("train", "--model", "lenet", "--epochs", "1", "--limit", "100",
+                     "--output", tmp_path, "--name", "full")
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert f"writing {tmp_path / 'full' / 'config.yaml'}; no epoch" in result.err
+    assert "start the run again" in result.err

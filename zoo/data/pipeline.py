@@ -19,6 +19,7 @@ from zoo.data.preprocessing import (
     resize_and_crop,
     scale_pixels,
 )
+from zoo.errors import ZooError
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,22 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
         def __len__(self):
             return batches_per_epoch(len(self.split), self.batch_size)
 
+        def _chunk(self, index):
+            return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+
         def __getitem__(self, index):
-            chunk = self._order[index * self.batch_size : (index + 1) * self.batch_size]
             rng = np.random.default_rng([self.seed, self.epoch, index]) if self.shuffle else None
-            x, labels = load_batch(self.split, chunk, self.transform, rng)
+            x, labels = load_batch(self.split, self._chunk(index), self.transform, rng)
+            # A batch whose files were all unreadable would reach the model empty: take the
+            # next batches' files of this epoch's order instead (the same every run).
+            for later in range(1, len(self)):
+                if len(x):
+                    break
+                chunk = self._chunk((index + later) % len(self))
+                x, labels = load_batch(self.split, chunk, self.transform, rng)
+            if not len(x):
+                raise ZooError(f"none of the {len(self.split)} files of a split could be read "
+                               "as an image")
             if one_hot:
                 y = np.eye(num_classes, dtype=np.float32)[labels]
             else:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.images import UnreadableImage, read_image
+from zoo.data.preprocessing import resize_and_crop
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm")
 
@@ -75,9 +78,6 @@ class FileSource:
         return len(self.paths)
 
     def load(self, indices: np.ndarray):
-        from zoo.data.images import UnreadableImage, read_image
-        from zoo.data.preprocessing import resize_and_crop
-
         out = np.zeros((len(indices), *self.image_shape), dtype=np.uint8)
         ok = np.zeros(len(indices), dtype=bool)
         for i, index in enumerate(indices):

@@ -3,6 +3,7 @@
 At each epoch end, in list order (each file atomic):
   `BestModel`          `model.keras`, when the monitored metric improved
   `PeriodicCheckpoint` `checkpoint/periodic-NNNN.keras`, every N epochs
+  `SkippedFiles`       `skipped_files.txt`, when more input files were skipped
   `HistoryMonitor`     `history.json`, `history.csv` and the curves in `monitor.png`
   `ResumeCheckpoint`   the epoch's model and seed states, then `checkpoint/state.json`: the
                        commit point. Resume reads `state.json` and trusts nothing newer.
@@ -22,6 +23,7 @@ import numpy as np
 
 from zoo.backend import rng_state, set_rng_state
 from zoo.io import atomic_path
+from zoo.plots import plot_training_curves
 from zoo.run import RunDir
 
 MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
@@ -163,11 +165,26 @@ class HistoryMonitor(_EpochWriter):
         self.history = list(history)
 
     def write(self, epoch, logs):
-        from zoo.plots import plot_training_curves
-
         self.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
         self.run.write_history(self.history)
         plot_training_curves(self.history, self.run.monitor_png, title=self.run.name)
+
+
+class SkippedFiles(keras.callbacks.Callback):
+    """Keeps `skipped_files.txt` current at each epoch end: every input file skipped so far,
+    with its reason, as `skipped()` returns them. Written only when the list grew."""
+
+    def __init__(self, run: RunDir, skipped):
+        super().__init__()
+        self.run = run
+        self.skipped = skipped
+        self._written = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        files = self.skipped()
+        if len(files) > self._written:
+            self.run.write_skipped({**self.run.read_skipped(), **files})
+            self._written = len(files)
 
 
 class ResumeCheckpoint(_EpochWriter):

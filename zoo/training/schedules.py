@@ -234,12 +234,7 @@ def build_schedule(config, steps_per_epoch: int):
     lr0 = float(config["lr"])
     spe = int(steps_per_epoch)
     warm = int(config["warmup_epochs"] or 0) * spe
-    if kind == "plateau":
-        if warm:
-            raise ZooError(
-                "the plateau schedule lowers a constant rate and cannot be warmed up; "
-                f"drop warmup_epochs (got {config['warmup_epochs']}) or pick another schedule"
-            )
+    if kind == "plateau":  # ReduceLROnPlateau changes a constant rate (config refuses a warm-up)
         return lr0
     if kind == "none":
         schedule = lr0

@@ -10,7 +10,6 @@ TensorFlow-only call.
 
 from __future__ import annotations
 
-import errno
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from zoo.data.preprocessing import batches_per_epoch  # noqa: E402
 from zoo.errors import ZooError, ZooRuntimeError  # noqa: E402
 from zoo.evaluation import evaluate_run  # noqa: E402
 from zoo.inputs import Inputs, prepare  # noqa: E402
+from zoo.io import is_disk_full  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
 from zoo.run import Labels, RunDir, load_model  # noqa: E402
 from zoo.training.callbacks import (  # noqa: E402
@@ -42,6 +42,7 @@ from zoo.training.callbacks import (  # noqa: E402
     ResumableEarlyStopping,
     ResumablePlateau,
     ResumeCheckpoint,
+    SkippedFiles,
     seed_variables,
 )
 from zoo.training.schedules import build_schedule  # noqa: E402
@@ -67,35 +68,43 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     """Train per `config`, or continue the run in `resume` (whose saved plan `config` is),
     then evaluate the best model; return the run directory."""
     _check_tensorboard(config)
-    _set_seed(config)
-    keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     if resume is None:
         inputs = prepare(config)
-        state = _new_run(config, inputs)
+        if not len(inputs.splits.train):
+            raise ZooError(f"{inputs.splits.name}: the training split is empty")
+        run, saved = RunDir.create(config.output, _run_name(config)), None
     else:
         run = RunDir.open(resume)
         saved = run.read_state()
         if saved is None:
             raise ZooError(f"{run}: nothing to resume (no completed epoch in checkpoint/); "
                            "start the run again")
+        if saved["epoch"] >= config.epochs:  # before the dataset loads
+            raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
+                           f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
         inputs = prepare(config, mean=run.read_labels().mean)
-        state = _resumed_run(run, saved, config, inputs)
+    _set_seed(config)
+    keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     try:
+        if saved is None:
+            state = _new_run(run, config, inputs)
+        else:
+            state = _resumed_run(run, saved, config, inputs)
         _fit(state, config, inputs, callbacks, console)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _disk_full(exc, state.run) from None
+        if is_disk_full(exc):
+            raise _disk_full(exc, run) from None
         raise
-    return state.run.path
+    return run.path
 
 
-def _new_run(config: Config, inputs: Inputs) -> TrainingState:
-    splits = inputs.splits
-    if not len(splits.train):
-        raise ZooError(f"{splits.name}: the training split is empty")
-    name = config.name or "{}-{}-{}".format(
+def _run_name(config: Config) -> str:
+    return config.name or "{}-{}-{}".format(
         config.model, config.dataset.split(":")[0], datetime.now().strftime("%Y%m%d-%H%M%S"))
-    run = RunDir.create(config.output, name)
+
+
+def _new_run(run: RunDir, config: Config, inputs: Inputs) -> TrainingState:
+    splits = inputs.splits
     run.write_config(config.replace(name=None))  # reproducing the run makes a new directory
     run.write_labels(Labels(
         names=splits.label_names,
@@ -112,14 +121,7 @@ def _new_run(config: Config, inputs: Inputs) -> TrainingState:
 
 
 def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> TrainingState:
-    epoch = saved["epoch"]
-    if epoch >= config.epochs:
-        raise ZooError(f"{run} already trained {epoch} of its {config.epochs} epochs; pass "
-                       f"--epochs N with N > {epoch} to train on")
-    labels = run.read_labels()
-    if inputs.splits.num_classes != len(labels.names):
-        raise ZooError(f"{inputs.splits.name} now has {inputs.splits.num_classes} classes; "
-                       f"the run was trained on {len(labels.names)}")
+    inputs.check_classes(run.read_labels(), str(run))
     run.remove_stale_temps()  # files a killed run was writing
     model = load_model(run.checkpoint_dir / saved["model_file"])
     seeds = np.load(run.checkpoint_dir / saved["seeds_file"])
@@ -127,17 +129,20 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
         variable.assign(seeds[f"arr_{i}"])
     backend_rng = {key: seeds[key] for key in seeds.files if not key.startswith("arr_")}
     steps = _steps(config, inputs)
-    # The schedule follows the epoch count (extended by --epochs); its position is the
-    # optimizer's restored iteration count.
-    schedule = build_schedule(config, steps)
-    if not isinstance(schedule, float):  # a float rate lives on in the restored variable
-        model.optimizer.learning_rate = schedule
+    if run.read_config()["epochs"] != config.epochs:
+        # --epochs moved the end: re-plan the schedule (step at percentages, poly and cosine
+        # depend on it). Its position is the optimizer's restored iteration count. Otherwise
+        # the checkpoint's own schedule goes on, exactly as saved.
+        schedule = build_schedule(config, steps)
+        if not isinstance(schedule, float):  # a float rate lives on in the restored variable
+            model.optimizer.learning_rate = schedule
     model.steps_per_execution = steps_per_execution(config, steps)
     run.write_config(config.replace(name=None))  # the plan, with any extension
     restore = {k: v for k, v in saved.items() if isinstance(v, dict)}
-    if "best_model" not in restore and "best" in saved:  # runs written before zoo 0.2
+    if "best_model" not in restore and "best" in saved:  # state.json of zoo before 0.2
         restore["best_model"] = {"best": saved["best"]}
-    return TrainingState(run, model, epoch, run.read_history()[:epoch], restore, backend_rng)
+    return TrainingState(run, model, saved["epoch"], run.read_history()[:saved["epoch"]],
+                         restore, backend_rng)
 
 
 def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, console) -> None:
@@ -146,7 +151,7 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
     if monitor.startswith("val_") and splits.val is None:
         log.warning("no validation split: monitoring %s instead of %s", monitor[4:], monitor)
         monitor = monitor[4:]
-    cbs, guard, history, early = _callbacks(state, config, monitor)
+    cbs, guard, history, early = _callbacks(state, config, inputs, monitor)
     cbs += list(callbacks or [])
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
@@ -158,15 +163,20 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                       f"{len(splits.train)} train / {len(splits.val) if splits.val else 0} val "
                       f"images of {'x'.join(map(str, inputs.input_shape))}, "
                       f"epochs {state.initial_epoch + 1}-{config.epochs}, run {run}")
-    state.model.fit(
-        seq,
-        validation_data=val_seq,
-        epochs=config.epochs,
-        initial_epoch=state.initial_epoch,
-        shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' own would not resume
-        callbacks=cbs,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    try:
+        state.model.fit(
+            seq,
+            validation_data=val_seq,
+            epochs=config.epochs,
+            initial_epoch=state.initial_epoch,
+            shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' own would not resume
+            callbacks=cbs,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    finally:  # whatever stopped the fit, the files it skipped are listed
+        skipped = inputs.skipped_files()
+        if skipped:
+            run.write_skipped({**run.read_skipped(), **skipped})
 
     rows = history.history
     stopped_early = early is not None and early.stopped_epoch
@@ -188,7 +198,7 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
     evaluate_run(run, inputs=inputs, extra=extra, console=console)
 
 
-def _callbacks(state: TrainingState, config: Config, monitor: str):
+def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str):
     """The callbacks of a fit, in the order their epoch-end writes must happen."""
     run, restore = state.run, state.restore
     guard = NaNGuard()
@@ -209,7 +219,7 @@ def _callbacks(state: TrainingState, config: Config, monitor: str):
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     history = HistoryMonitor(run, state.history, guard)
-    cbs.append(best)
+    cbs += [best, SkippedFiles(run, inputs.skipped_files)]
     if config.checkpoint_every:
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
     cbs += [history, ResumeCheckpoint(run, resumables, guard)]  # the commit point last
@@ -219,9 +229,11 @@ def _callbacks(state: TrainingState, config: Config, monitor: str):
 def _disk_full(exc: OSError, run: RunDir) -> ZooRuntimeError:
     where = f"writing {exc.filename}" if exc.filename else f"writing into {run}"
     state = run.read_state()
-    kept = f"epoch {state['epoch']} is saved" if state else "no epoch was saved"
-    return ZooRuntimeError(f"no space left on device {where}; {kept}: free some space, then "
-                           f"'zoo train --resume {run}' continues the run")
+    if state is None:
+        return ZooRuntimeError(f"no space left on device {where}; no epoch of {run} was saved: "
+                               "free some space, remove it and start the run again")
+    return ZooRuntimeError(f"no space left on device {where}; epoch {state['epoch']} is saved: "
+                           f"free some space, then 'zoo train --resume {run}' continues the run")
 
 
 # ---------------------------------------------------------------------------------------------
