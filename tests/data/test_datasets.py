@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures import write_cifar10, write_folder, write_hdf5, write_idx, write_images
-from zoo.data.datasets import DATASETS, PREFIX_DATASETS, load_dataset
+from zoo.data.datasets import DATASETS, PREFIX_DATASETS, Split, load_dataset
 from zoo.data.formats import check_hdf5, read_idx
 from zoo.data.pipeline import Transform, load_all, make_sequence
 from zoo.data.preprocessing import augment_batch
@@ -320,3 +320,113 @@ def test_the_command_line_reports_a_too_small_limit_in_one_line(zoo_cli, tmp_pat
     assert result.err == ("zoo: error: digits: --limit 5 is fewer than the 10 classes; "
                           "use --limit 10 or more\n")
     assert not any(tmp_path.iterdir())  # no run directory for a run that never started
+
+
+# ---------------------------------------------------------------------------------------------
+# --classes and --per-class
+
+
+def _images_of(split):
+    images, ok = split.source.load(split.indices)
+    assert ok.all()
+    return images
+
+
+@pytest.mark.parametrize("classes", ["7,2,4", "7, 2 ,4"])
+def test_classes_by_index_on_digits_renumbered_in_the_order_given(classes):
+    full = load_dataset("digits", **OPTIONS)
+    subset = load_dataset("digits", **OPTIONS, classes=classes)
+    assert subset.label_names == ["7", "2", "4"] and subset.num_classes == 3
+    for name in ("train", "val", "test"):
+        whole, part = getattr(full, name), getattr(subset, name)
+        expected = whole.indices[np.isin(whole.labels, [7, 2, 4])]
+        assert np.array_equal(part.indices, expected)
+        renumbered = {7: 0, 2: 1, 4: 2}
+        assert part.labels.tolist() == [renumbered[c] for c in whole.source.labels[expected]]
+        assert np.array_equal(_images_of(part), _images_of(Split(whole.source, expected)))
+    assert np.bincount(subset.test.labels).tolist() == [
+        int((full.test.labels == c).sum()) for c in (7, 2, 4)]
+
+
+def test_classes_by_name_on_cifar10_files(tmp_path):
+    write_cifar10(tmp_path, per_batch=20)
+    full = load_dataset("cifar10", **OPTIONS, data_dir=str(tmp_path))
+    subset = load_dataset("cifar10", **OPTIONS, data_dir=str(tmp_path), classes="ship,cat")
+    assert subset.label_names == ["ship", "cat"]
+    assert len(subset.train) + len(subset.val) == 20 and len(subset.test) == 4
+    # the renumbered labels point at the images of those classes: ship (8) -> 0, cat (3) -> 1
+    ship = full.test.indices[full.test.labels == 8]
+    assert np.array_equal(subset.test.indices[subset.test.labels == 0], ship)
+    assert sorted(np.bincount(subset.val.labels).tolist()) == [2, 2]
+
+
+def test_classes_mixing_names_and_indices_on_a_folder(tmp_path):
+    root, _ = write_folder(tmp_path / "animals", broken=False)
+    subset = load_dataset(f"folder:{root}", **{**OPTIONS, "val_split": 0}, classes="pandas,0")
+    assert subset.label_names == ["pandas", "cats"]
+    paths = [subset.train.source.paths[i] for i in subset.train.indices]
+    assert {Path(p).parent.name for p in paths} == {"cats", "pandas"}
+    for path, label in zip(paths, subset.train.labels, strict=True):
+        assert Path(path).parent.name == subset.label_names[label]
+
+
+def test_hdf5_keeps_its_split_and_takes_classes(tmp_path):
+    import h5py
+
+    path = write_hdf5(tmp_path / "data.h5", n_per_class=10, classes=3)
+    with h5py.File(path, "a") as f:
+        f.create_dataset("split", data=np.array([0] * 6 + [1] * 2 + [2] * 2 + [0] * 20))
+    splits = load_dataset(f"hdf5:{path}", **OPTIONS)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (26, 2, 2)
+    subset = load_dataset(f"hdf5:{path}", **OPTIONS, classes="class2,class0")
+    assert subset.label_names == ["class2", "class0"] and len(subset.test) == 2
+    assert np.bincount(subset.train.labels).tolist() == [10, 6]
+
+
+@pytest.mark.parametrize("classes, message", [
+    ("3,eleven", "digits: no class 'eleven' in --classes (known: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9; "
+                 "or an index 0-9)"),
+    ("3,3", "digits: --classes names class '3' twice"),
+    ("3", "digits: --classes '3' names one class; a classifier needs two or more"),
+])
+def test_unknown_or_repeated_classes_are_one_line(classes, message):
+    assert _usage_error("digits", classes=classes) == message
+
+
+def test_an_unknown_class_name_suggests_a_close_one(tmp_path):
+    root, _ = write_folder(tmp_path / "animals", broken=False)
+    message = _usage_error(f"folder:{root}", classes="cats,panda")
+    assert "did you mean 'pandas'?" in message and "known: cats, dogs, pandas" in message
+
+
+def test_per_class_keeps_exactly_n_training_images_of_each_class_seeded():
+    full = load_dataset("digits", **OPTIONS)
+    a = load_dataset("digits", **OPTIONS, per_class=5)
+    assert np.bincount(a.train.labels).tolist() == [5] * 10
+    assert set(a.train.indices) <= set(full.train.indices)
+    assert np.array_equal(a.val.indices, full.val.indices)  # untouched
+    assert np.array_equal(a.test.indices, full.test.indices)
+    same = load_dataset("digits", **OPTIONS, per_class=5)
+    other = load_dataset("digits", **{**OPTIONS, "seed": 2}, per_class=5)
+    assert np.array_equal(a.train.indices, same.train.indices)
+    assert not np.array_equal(a.train.indices, other.train.indices)
+
+
+def test_per_class_with_classes_and_a_class_smaller_than_n(tmp_path):
+    subset = load_dataset("digits", **OPTIONS, classes="1,0", per_class=3)
+    assert np.bincount(subset.train.labels).tolist() == [3, 3]
+    assert load_dataset("digits", **OPTIONS, per_class=10_000).train.indices.tolist() == \
+        load_dataset("digits", **OPTIONS).train.indices.tolist()
+
+
+def test_train_with_classes_writes_the_subsets_names(zoo_cli, tmp_path):
+    import json
+
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", "digits", "--classes",
+                     "9,1,5", "--per-class", "10", "--epochs", "1", "--output", tmp_path,
+                     "--name", "run")
+    assert result.code == 0, result.err
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    assert labels["labels"] == ["9", "1", "5"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["per_class"]) == {"9", "1", "5"}

@@ -5,7 +5,8 @@ Each dataset is described once, by a `DatasetSpec`: where its files come from, i
 its augmentation preset. `load_dataset` returns `Splits`: train, validation (held out from
 train, stratified, when the dataset has none) and test, each a `Split` (a source and the
 indices it uses), plus the class names, the augmentation preset and the files a folder
-listing skipped. Loaders take their settings as explicit arguments: the defaults of `seed`
+listing skipped. `classes` (a subset, renumbered) and `per_class` (a few-shot training set)
+apply to every dataset. Loaders take their settings as explicit arguments: the defaults of `seed`
 and `val_split` live in `zoo.config.FIELDS`, nowhere here. Loaders accept files the user
 already has (`--data-dir`); a download that fails is one line saying what was tried and where
 to put the file. A split too small for the classes it must hold is one line too, naming the
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.backend import keras_home
-from zoo.data.formats import check_hdf5, read_cifar, read_idx
+from zoo.data.formats import check_hdf5, read_cifar, read_hdf5_split, read_idx
 from zoo.data.sources import IMAGE_SUFFIXES, ArraySource, FileSource, HDF5Source
 from zoo.errors import ZooError, ZooRuntimeError
 
@@ -395,7 +396,117 @@ def _load_hdf5(path: str, options: LoadOptions) -> Loaded:
         raise ZooError(f"hdf5:{path}: no such file")
     names = check_hdf5(file)
     source = HDF5Source(file)
-    return Loaded(Split(source, np.arange(len(source))), None, None, names, str(file))
+    split = read_hdf5_split(file)
+    if split is None:
+        return Loaded(Split(source, np.arange(len(source))), None, None, names, str(file))
+    parts = {s: np.flatnonzero(split == code) for code, s in enumerate(("train", "val", "test"))}
+    if not len(parts["train"]):
+        raise ZooError(f"hdf5:{path}: its split dataset marks no image as train")
+    return Loaded(
+        train=Split(source, parts["train"]),
+        val=Split(source, parts["val"]) if len(parts["val"]) else None,
+        test=Split(source, parts["test"]) if len(parts["test"]) else None,
+        label_names=names,
+        origin=str(file),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# --classes and --per-class
+
+
+class SubsetSource:
+    """A source seen through a class subset: its labels renumbered `0..k-1` in the order the
+    subset names them, `-1` for images of the other classes. Everything else is the wrapped
+    source's (`load`, `image_shape`, `bad_files`, ...)."""
+
+    def __init__(self, source, mapping: np.ndarray):
+        self.source = source
+        labels = np.asarray(source.labels, dtype=np.int64)
+        self.labels = mapping[labels]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getattr__(self, name: str):
+        if name == "source":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+    def load(self, indices: np.ndarray):
+        return self.source.load(indices)
+
+
+def parse_classes(name: str, text: str, label_names: list[str]) -> list[int]:
+    """The class indices `text` (`"cat,dog"` or `"0,3"`) names, in its order.
+
+    A token is a class name first, then an index. Unknown or repeated classes are one line
+    naming the known classes (with a close name when there is one)."""
+    tokens = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not tokens:
+        raise ZooError(f"{name}: --classes '{text}' names no class")
+    chosen = []
+    for token in tokens:
+        if token in label_names:
+            index = label_names.index(token)
+        elif token.isdigit() and int(token) < len(label_names):
+            index = int(token)
+        else:
+            close = difflib.get_close_matches(token, label_names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(label_names[:20]) + (", ..." if len(label_names) > 20 else "")
+            raise ZooError(f"{name}: no class '{token}' in --classes{hint} (known: {known}; "
+                           f"or an index 0-{len(label_names) - 1})")
+        if index in chosen:
+            raise ZooError(f"{name}: --classes names class '{label_names[index]}' twice")
+        chosen.append(index)
+    if len(chosen) < 2:
+        raise ZooError(f"{name}: --classes '{text}' names one class; a classifier needs two "
+                       "or more")
+    return chosen
+
+
+def _select_classes(name: str, loaded: Loaded, classes: str) -> Loaded:
+    """`loaded` restricted to the classes `classes` names, renumbered in that order."""
+    names = loaded.label_names or _default_names(loaded.train.source.labels)
+    chosen = parse_classes(name, classes, names)
+    wrapped: dict[int, SubsetSource] = {}
+
+    def subset(split: Split | None) -> Split | None:
+        if split is None:
+            return None
+        source = split.source
+        if id(source) not in wrapped:  # splits that share a source share its wrapper
+            top = max(len(names), int(np.max(source.labels, initial=-1)) + 1)
+            mapping = np.full(top, -1, dtype=np.int64)
+            mapping[chosen] = np.arange(len(chosen))
+            wrapped[id(source)] = SubsetSource(source, mapping)
+        view = wrapped[id(source)]
+        return Split(view, split.indices[view.labels[split.indices] >= 0])
+
+    train = subset(loaded.train)
+    if not len(train):
+        raise ZooError(f"{name}: no training images of the classes {classes}")
+    return Loaded(train=train, val=subset(loaded.val), test=subset(loaded.test),
+                  label_names=[names[i] for i in chosen], origin=loaded.origin,
+                  skipped=loaded.skipped)
+
+
+def _per_class(name: str, split: Split, count: int | None, seed: int) -> Split:
+    """At most `count` images of each class of `split`, a sample chosen by `seed`."""
+    if count is None:
+        return split
+    if count < 1:
+        raise ZooError(f"{name}: --per-class must be at least 1; got {count}")
+    rng = np.random.default_rng(seed)
+    labels = split.labels
+    kept = []
+    for c in np.unique(labels):
+        positions = np.flatnonzero(labels == c)
+        if len(positions) > count:
+            positions = rng.choice(positions, count, replace=False)
+        kept.append(positions)
+    return Split(split.source, split.indices[np.sort(np.concatenate(kept))])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,7 +658,8 @@ def _find_spec(name: str) -> tuple[DatasetSpec, str | None]:
 
 def load_dataset(name: str, *, seed: int, val_split: float, limit: int | None = None,
                  data_dir: str | None = None, image_size: tuple[int, int] | None = None,
-                 channels: int = 3) -> Splits:
+                 channels: int = 3, classes: str | None = None,
+                 per_class: int | None = None) -> Splits:
     """Load a dataset as train, validation and test splits.
 
     Args:
@@ -563,6 +675,12 @@ def load_dataset(name: str, *, seed: int, val_split: float, limit: int | None = 
         image_size: `(height, width)` folder images are decoded to. Defaults to `None` (the
             size of the first readable image). Other datasets keep their own size.
         channels: channels folder images are decoded to, `3` or `1`. Defaults to `3`.
+        classes: use only these classes, `"cat,dog"` (names) or `"3,5"` (indices), selected
+            before the validation hold-out and `limit`; labels are renumbered `0..k-1` in the
+            order given. Defaults to `None` (every class).
+        per_class: keep at most this many training images of each class (after the
+            validation hold-out), a sample chosen by `seed`; validation and test are
+            untouched. Defaults to `None` (all).
 
     Returns:
         `Splits`, with the dataset's augmentation preset and the files a folder skipped.
@@ -577,9 +695,12 @@ def load_dataset(name: str, *, seed: int, val_split: float, limit: int | None = 
                           channels=channels)
     loaded = spec.loader(options) if path is None else spec.loader(path, options)
     full_name = spec.name if path is None else name
+    if classes:
+        loaded = _select_classes(full_name, loaded, classes)
     train, val = loaded.train, loaded.val
     if val is None:
         train, val = _hold_out_val(full_name, spec.name, train, val_split, seed)
+    train = _per_class(full_name, train, per_class, seed)
 
     def limited(split: Split | None) -> Split | None:
         if split is None or not len(split):

@@ -112,7 +112,8 @@ def check_hdf5(path: Path) -> list[str] | None:
     """Check that `path` is an HDF5 file a dataset can be read from, and read its class names.
 
     The file holds `images` (`N x H x W` or `N x H x W x C`, uint8) and `labels` (`N`
-    integers), as `zoo build-hdf5` writes it, and optionally `label_names` (strings).
+    integers), as `zoo build-hdf5` writes it, and optionally `label_names` (strings) and
+    `split` (see `read_hdf5_split`).
 
     Args:
         path: the HDF5 file.
@@ -121,8 +122,8 @@ def check_hdf5(path: Path) -> list[str] | None:
         The class names stored in `label_names`, or `None` when the file has none.
 
     Raises:
-        ZooError: not an HDF5 file, `images` or `labels` missing or empty, or their lengths
-            differ.
+        ZooError: not an HDF5 file, `images` or `labels` missing or empty, or the lengths of
+            `images`, `labels` and `split` differ.
     """
     import h5py
 
@@ -136,8 +137,48 @@ def check_hdf5(path: Path) -> list[str] | None:
                 raise ZooError(f"{path}: no images")
             if n_images != n_labels:
                 raise ZooError(f"{path}: {n_images} images but {n_labels} labels")
+            if "split" in f and len(f["split"]) != n_images:
+                raise ZooError(f"{path}: {n_images} images but {len(f['split'])} split marks")
             if "label_names" not in f:
                 return None
             return [n.decode() if isinstance(n, bytes) else str(n) for n in f["label_names"][:]]
     except OSError:
         raise ZooError(f"{path}: not an HDF5 file") from None
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def read_hdf5_split(path: Path) -> np.ndarray | None:
+    """The `split` dataset of an HDF5 file, as codes `0` train, `1` val, `2` test.
+
+    `zoo build-hdf5` stores the codes; names (`"train"`, `"val"`, `"test"`, bytes or str) are
+    read too.
+
+    Args:
+        path: the HDF5 file (already checked by `check_hdf5`).
+
+    Returns:
+        An `int64` array of one code per image, or `None` when the file has no `split`.
+
+    Raises:
+        ZooError: a value that names no split.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "split" not in f:
+            return None
+        raw = f["split"][:]
+    if raw.dtype.kind in "iu":
+        codes = raw.astype(np.int64)
+        bad = sorted(set(np.unique(codes).tolist()) - {0, 1, 2})
+        if bad:
+            raise ZooError(f"{path}: split values must be 0 (train), 1 (val) or 2 (test); "
+                           f"found {bad[0]}")
+        return codes
+    names = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
+    unknown = sorted(set(names) - set(SPLIT_NAMES))
+    if unknown:
+        raise ZooError(f"{path}: split values must be train, val or test; found '{unknown[0]}'")
+    return np.array([SPLIT_NAMES.index(n) for n in names], dtype=np.int64)
