@@ -46,9 +46,27 @@ FIELDS: tuple[Field, ...] = (
           "has no validation split", "data"),
     Field("limit", int, None, "use at most N images of each split (a seeded stratified sample)",
           "data", metavar="N"),
+    Field("classes", str, None, "use only these classes, by name or index ('cat,dog' or "
+          "'0,3'); labels are renumbered in the order given", "data", metavar="A,B,C"),
+    Field("per_class", int, None, "use at most N training images of each class (a seeded "
+          "sample: few-shot sets)", "data", metavar="N"),
     Field("augment", bool, False, "augment on the fly (flips, shifts, rotation, zoom, tuned per "
           "dataset)", "data"),
     Field("mean_subtract", bool, False, "subtract the training set's per-channel mean", "data"),
+    # transfer learning
+    Field("pretrained", str, None, "start from a pretrained network minus its classifier, "
+          "with a new head: imagenet, a run directory or a .keras file", "model",
+          metavar="SOURCE"),
+    Field("weights", str, None, "local ImageNet weights file (.h5) for --pretrained imagenet",
+          "model", metavar="FILE"),
+    Field("head_epochs", int, 5, "with --pretrained: epochs that train the new head with the "
+          "base frozen, before fine-tuning", "model", metavar="N"),
+    Field("fine_tune_at", str, None, "with --pretrained: unfreeze the base from this layer "
+          "(a name, or a fraction of its layers: 0.5 = the last half); default: all of it",
+          "model", metavar="LAYER|FRACTION"),
+    Field("fine_tune_lr", float, None, "with --pretrained: learning rate of the fine-tuning "
+          "phase (default: lr / 10)", "model", metavar="LR"),
+    Field("freeze_base", bool, False, "with --pretrained: train the new head only", "model"),
     # optimisation
     Field("epochs", int, 10, "number of epochs", "optimizer"),
     Field("batch_size", int, 64, "images per batch", "optimizer"),
@@ -259,6 +277,8 @@ def validate(config: Config) -> None:
         raise ZooError(f"limit must be at least 1; got {config['limit']}")
     if not 0 <= config["label_smoothing"] < 1:
         raise ZooError(f"label_smoothing must be in [0, 1); got {config['label_smoothing']}")
+    if config["per_class"] is not None and config["per_class"] < 1:
+        raise ZooError(f"per_class must be at least 1; got {config['per_class']}")
     if config["warmup_epochs"] < 0:
         raise ZooError(f"warmup_epochs must be at least 0; got {config['warmup_epochs']}")
     if config["lr_schedule"] == "plateau" and config["warmup_epochs"]:

@@ -140,7 +140,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         config = Config(run.read_config())
         if dataset:
             config = config.replace(dataset=dataset)
-        inputs = prepare(config, mean=labels.mean)
+        inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
         inputs.check_classes(labels, str(run))
         saved = run.read_metrics()
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
@@ -174,3 +174,124 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
     if not math.isfinite(metrics["loss"]):
         log.warning("the evaluation loss is not finite")
     return metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# ensembles
+
+
+def _member_probs(run: RunDir, dataset: str | None, split: str):
+    """`(labels, split name, dataset name, probabilities, image labels)` of one member of an
+    ensemble: its best model, on its own inputs (its own size, preprocessing and mean)."""
+    labels = run.read_labels()
+    config = Config(run.read_config())
+    if dataset:
+        config = config.replace(dataset=dataset)
+    inputs = prepare(config, mean=labels.mean)
+    inputs.check_classes(labels, str(run))
+    if not run.best_model.is_file():
+        raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "
+                              "finite loss); leave it out of the ensemble")
+    model = load_model(run.best_model, compile=False)
+    which, chosen = inputs.splits.eval_split(split)
+    probs, y = predict_split(model, chosen, inputs.eval_transform)
+    if not len(y):
+        raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
+    return labels, which, inputs.splits.name, probs, y
+
+
+def ensemble_predictions(members: list[np.ndarray]) -> np.ndarray:
+    """The ensemble's probabilities: the mean of its members' (each `N x classes`)."""
+    return np.mean(np.stack(members), axis=0)
+
+
+def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "test",
+                      output=None, console=None) -> dict:
+    """Evaluate an ensemble of runs: the mean of their members' probabilities.
+
+    Every member predicts on its own inputs (size, preprocessing and mean may differ); the
+    images must be the same ones, in the same order, which the labels check.
+
+    Args:
+        run_dirs: two or more run directories (paths or `RunDir`s) trained on the same classes.
+        dataset: evaluate on this dataset instead of the members' own. Defaults to `None`.
+        split: `"test"` (falls back to validation when there is none) or `"val"`. Defaults
+            to `"test"`.
+        output: the directory to write metrics.json, classification_report.txt and
+            confusion_matrix.png into. Defaults to `None` (`output/ensemble-YYYYmmdd-HHMMSS`).
+        console: a rich console for the table of members and ensemble. Defaults to `None`.
+
+    Returns:
+        The metrics written to metrics.json, with a `members` entry of each member's
+        accuracy, top-5 accuracy and loss, plus `output`: the directory written.
+
+    Raises:
+        ZooError: fewer than two members, members with different classes, or members that
+            see different images.
+    """
+    import time
+    from pathlib import Path
+
+    runs = [r if isinstance(r, RunDir) else RunDir.open(r) for r in run_dirs]
+    if len(runs) < 2:
+        raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
+    first = runs[0].read_labels()
+    for run in runs[1:]:
+        names = run.read_labels().names
+        if names != first.names:
+            raise ZooError(f"{run} was trained on classes {_short(names)} but {runs[0]} on "
+                           f"{_short(first.names)}; an ensemble's members share their classes")
+    outputs = []
+    for run in runs:
+        _, which, name, probs, y = _member_probs(run, dataset, split)
+        if outputs:
+            _, which0, name0, _, y0 = outputs[0]
+            if (which, len(y)) != (which0, len(y0)) or not np.array_equal(y, y0):
+                raise ZooError(f"{run} is evaluated on {len(y)} {which} images of {name} and "
+                               f"{runs[0]} on {len(y0)} {which0} images of {name0}, not the "
+                               "same ones; ensemble runs of the same dataset, --limit and "
+                               "--seed (with --limit, the seed picks the images)")
+        outputs.append((run, which, name, probs, y))
+    y = outputs[0][4]
+    probs = ensemble_predictions([o[3] for o in outputs])
+    members = []
+    for run, _, _, member_probs, _ in outputs:
+        result = evaluate_predictions(member_probs, y, first.names)
+        members.append({"run": str(run), "accuracy": result["accuracy"],
+                        "top5_accuracy": result["top5_accuracy"], "loss": result["loss"]})
+    if output is None:
+        output = Path("output") / time.strftime("ensemble-%Y%m%d-%H%M%S")
+    output = Path(output)
+    target = RunDir.create(output.parent, output.name)
+    result = evaluate_predictions(probs, y, first.names)
+    extra = {"split": outputs[0][1], "dataset": outputs[0][2], "members": members}
+    try:
+        metrics = write_report(target, result, extra, first.names)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise ZooRuntimeError(f"no space left on device writing {exc.filename or target}; "
+                                  "free some space and run it again") from None
+        raise
+    if console is not None:
+        print_ensemble(metrics, console)
+    return {**metrics, "output": str(target)}
+
+
+def _short(names: list[str], most: int = 6) -> str:
+    shown = ",".join(names[:most])
+    return f"{len(names)} ({shown}{',...' if len(names) > most else ''})"
+
+
+def print_ensemble(metrics: dict, console) -> None:
+    """A table of each member's accuracy, top-5 accuracy and loss, and the ensemble's."""
+    table = Table(title=f"ensemble of {len(metrics['members'])} on {metrics['dataset']} "
+                  f"({metrics['split']}: {metrics['images']} images)", title_justify="left")
+    table.add_column("model")
+    for column in ("accuracy", "top5_accuracy", "loss"):
+        table.add_column(column, justify="right")
+    for member in metrics["members"]:
+        table.add_row(member["run"], *(f"{member[k]:.4f}"
+                                       for k in ("accuracy", "top5_accuracy", "loss")))
+    table.add_row("ensemble", *(f"{metrics[k]:.4f}" for k in ("accuracy", "top5_accuracy",
+                                                              "loss")), style="bold")
+    console.print(table)

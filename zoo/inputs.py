@@ -40,24 +40,28 @@ class Inputs:
         return skipped
 
 
-def prepare(config: Config, mean: tuple[float, ...] | None = None) -> Inputs:
+def prepare(config: Config, mean: tuple[float, ...] | None = None,
+            preprocessing: str | None = None) -> Inputs:
     """Load `config`'s dataset and decide the model's input shape and transforms.
 
     `mean` is the saved per-channel mean of a run being resumed or evaluated; a new run with
-    `mean_subtract` computes it from its training split.
+    `mean_subtract` computes it from its training split. `preprocessing` overrides the
+    model's own mode (a run's saved one, or a fine-tuned source run's).
     """
     spec = get_spec(config.model)
     size = image_size(config)
     splits = load_dataset(config.dataset, seed=config.seed, val_split=config.val_split,
                           limit=config.limit, data_dir=config.data_dir,
-                          image_size=size or spec.input_shape[:2], channels=3)
+                          image_size=size or spec.input_shape[:2], channels=3,
+                          classes=config.classes, per_class=config.per_class)
     native = splits.image_shape
     channels = native[-1] if native[-1] in spec.channels else spec.channels[-1]
     shape = (*(size or native[:2]), channels)
     check_input_shape(spec, shape)
     if config.mean_subtract and mean is None:
         mean = channel_mean(splits.train, channels, seed=config.seed)
-    common = dict(size=tuple(shape[:2]), channels=channels, mode=spec.preprocessing,
+    common = dict(size=tuple(shape[:2]), channels=channels,
+                  mode=preprocessing or spec.preprocessing,
                   mean=tuple(mean) if mean else None)
     augment = splits.augmentation if config.augment else None
     return Inputs(splits, spec, shape, Transform(**common, augment=augment), Transform(**common))

@@ -70,6 +70,9 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
             self.epoch = epoch
             self._order = self._make_order()
 
+        def reorder(self):
+            self._order = self._make_order()
+
         def _make_order(self):
             if not self.shuffle:
                 return self.split.indices

@@ -97,7 +97,9 @@ class RestoreRNG(keras.callbacks.Callback):
         self.state = state
 
     def on_train_begin(self, logs=None):
-        set_rng_state(self.state)
+        if self.state is not None:  # once: a second fit (a transfer run's phase) goes on
+            set_rng_state(self.state)
+            self.state = None
 
 
 class _EpochWriter(keras.callbacks.Callback):
@@ -233,6 +235,7 @@ class _ResumableCounters(Resumable):
         super().on_train_begin(logs)
         for key, value in self._restore.items():
             setattr(self, key, value)
+        self._restore = {}  # once: a later fit of the same run starts its phase afresh
 
     def resume_state(self) -> dict:
         out = {}

@@ -31,6 +31,7 @@ from zoo.inputs import Inputs, prepare  # noqa: E402
 from zoo.io import is_disk_full  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
 from zoo.run import Labels, RunDir, load_model  # noqa: E402
+from zoo.training import transfer  # noqa: E402
 from zoo.training.callbacks import (  # noqa: E402
     MODE,
     BestModel,
@@ -39,6 +40,7 @@ from zoo.training.callbacks import (  # noqa: E402
     NaNGuard,
     PeriodicCheckpoint,
     RestoreRNG,
+    Resumable,
     ResumableEarlyStopping,
     ResumablePlateau,
     ResumeCheckpoint,
@@ -61,6 +63,7 @@ class TrainingState:
     history: list[dict] = field(default_factory=list)
     restore: dict[str, dict] = field(default_factory=dict)
     backend_rng: dict | None = None
+    phase: str | None = None  # transfer runs: the phase the model is compiled for
 
 
 def train(config: Config, resume: str | Path | None = None, callbacks=None,
@@ -68,8 +71,11 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     """Train per `config`, or continue the run in `resume` (whose saved plan `config` is),
     then evaluate the best model; return the run directory."""
     _check_tensorboard(config)
+    transfer.check(config)
     if resume is None:
-        inputs = prepare(config)
+        source = transfer.Source(config).labels() if config.pretrained else None
+        inputs = prepare(config, mean=source.mean if source else None,
+                         preprocessing=source.preprocessing if source else None)
         if not len(inputs.splits.train):
             raise ZooError(f"{inputs.splits.name}: the training split is empty")
         run, saved = RunDir.create(config.output, _run_name(config)), None
@@ -82,7 +88,8 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
         if saved["epoch"] >= config.epochs:  # before the dataset loads
             raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
                            f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
-        inputs = prepare(config, mean=run.read_labels().mean)
+        labels = run.read_labels()
+        inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
     _set_seed(config)
     keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     try:
@@ -113,11 +120,18 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs) -> TrainingState:
         mean=inputs.eval_transform.mean,
         dataset=splits.name,
     ))
-    model = build_model(inputs.spec.name, input_shape=inputs.input_shape,
-                        num_classes=splits.num_classes)
-    _compile(model, config, _steps(config, inputs), splits.num_classes)
+    if config.pretrained:
+        model = transfer.build_transfer_model(config, inputs.input_shape, splits.num_classes)
+        phase = transfer.HEAD
+        _compile(model, transfer.phase_config(config, phase), _steps(config, inputs),
+                 splits.num_classes)
+    else:
+        model = build_model(inputs.spec.name, input_shape=inputs.input_shape,
+                            num_classes=splits.num_classes)
+        phase = None
+        _compile(model, config, _steps(config, inputs), splits.num_classes)
     _plot_quietly(model, run.graph_png)
-    return TrainingState(run, model)
+    return TrainingState(run, model, phase=phase)
 
 
 def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> TrainingState:
@@ -129,11 +143,13 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
         variable.assign(seeds[f"arr_{i}"])
     backend_rng = {key: seeds[key] for key in seeds.files if not key.startswith("arr_")}
     steps = _steps(config, inputs)
-    if run.read_config()["epochs"] != config.epochs:
+    phase = saved.get("transfer", {}).get("phase")
+    if run.read_config()["epochs"] != config.epochs and phase != transfer.HEAD:
         # --epochs moved the end: re-plan the schedule (step at percentages, poly and cosine
         # depend on it). Its position is the optimizer's restored iteration count. Otherwise
         # the checkpoint's own schedule goes on, exactly as saved.
-        schedule = build_schedule(config, steps)
+        schedule = build_schedule(transfer.phase_config(config, phase) if phase else config,
+                                  steps)
         if not isinstance(schedule, float):  # a float rate lives on in the restored variable
             model.optimizer.learning_rate = schedule
     model.steps_per_execution = steps_per_execution(config, steps)
@@ -142,7 +158,7 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
     if "best_model" not in restore and "best" in saved:  # state.json of zoo before 0.2
         restore["best_model"] = {"best": saved["best"]}
     return TrainingState(run, model, saved["epoch"], run.read_history()[:saved["epoch"]],
-                         restore, backend_rng)
+                         restore, backend_rng, phase)
 
 
 def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, console) -> None:
@@ -151,7 +167,8 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
     if monitor.startswith("val_") and splits.val is None:
         log.warning("no validation split: monitoring %s instead of %s", monitor[4:], monitor)
         monitor = monitor[4:]
-    cbs, guard, history, early = _callbacks(state, config, inputs, monitor)
+    tracker = PhaseTracker(state.phase)
+    cbs, guard, history, early = _callbacks(state, config, inputs, monitor, tracker)
     cbs += list(callbacks or [])
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
@@ -163,16 +180,32 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                       f"{len(splits.train)} train / {len(splits.val) if splits.val else 0} val "
                       f"images of {'x'.join(map(str, inputs.input_shape))}, "
                       f"epochs {state.initial_epoch + 1}-{config.epochs}, run {run}")
+    # One fit, or one per phase of a transfer run (each phase compiles its own optimizer).
+    stages = transfer.phases(config) if config.pretrained else [(None, config.epochs)]
+    start = state.initial_epoch
     try:
-        state.model.fit(
-            seq,
-            validation_data=val_seq,
-            epochs=config.epochs,
-            initial_epoch=state.initial_epoch,
-            shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' own would not resume
-            callbacks=cbs,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        for phase, end in stages:
+            if start >= end:
+                continue
+            if phase != tracker.phase:
+                transfer.set_phase(state.model, config, phase)
+                _compile(state.model, transfer.phase_config(config, phase), _steps(config, inputs),
+                         splits.num_classes)
+                tracker.phase = phase
+            seq.epoch = start  # the order of the epoch the fit starts at
+            seq.reorder()
+            state.model.fit(
+                seq,
+                validation_data=val_seq,
+                epochs=end,
+                initial_epoch=start,
+                shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' would not resume
+                callbacks=cbs,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+            start = end
+            if guard.stopped or state.model.stop_training:
+                break
     finally:  # whatever stopped the fit, the files it skipped are listed
         skipped = inputs.skipped_files()
         if skipped:
@@ -198,12 +231,15 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
     evaluate_run(run, inputs=inputs, extra=extra, console=console)
 
 
-def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str):
+def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str,
+               tracker: PhaseTracker):
     """The callbacks of a fit, in the order their epoch-end writes must happen."""
     run, restore = state.run, state.restore
     guard = NaNGuard()
     best = BestModel(run, monitor, guard, restore=restore.get("best_model"))
     resumables = {"best_model": best}
+    if tracker.phase is not None:
+        resumables["transfer"] = tracker
     cbs = [RestoreRNG(state.backend_rng)] if state.backend_rng is not None else []
     cbs += [EpochLogger(), guard]
     if config.lr_schedule == "plateau":
@@ -215,7 +251,7 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
         early = resumables["early_stop"] = ResumableEarlyStopping(
             monitor=monitor, mode=MODE[monitor], patience=config.early_stop,
             restore=restore.get("early_stop"))
-    cbs += [cb for key, cb in resumables.items() if key != "best_model"]
+    cbs += [cb for key, cb in resumables.items() if key not in ("best_model", "transfer")]
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     history = HistoryMonitor(run, state.history, guard)
@@ -224,6 +260,16 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
     cbs += [history, ResumeCheckpoint(run, resumables, guard)]  # the commit point last
     return cbs, guard, history, early
+
+
+class PhaseTracker(Resumable):
+    """The phase of a transfer run, saved with each checkpoint."""
+
+    def __init__(self, phase: str | None):
+        self.phase = phase
+
+    def resume_state(self) -> dict:
+        return {"phase": self.phase}
 
 
 def _disk_full(exc: OSError, run: RunDir) -> ZooRuntimeError:
