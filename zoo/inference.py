@@ -82,6 +82,15 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     from zoo.models.registry import get_spec
 
     path = Path(model_arg).expanduser()
+    from zoo.features.classifiers import is_features_run
+
+    if is_features_run(path):  # zoo fit-features / zoo baseline: extractor + classifier
+        if weights:
+            raise ZooError(f"{path} is a features run (an extractor and a classifier); "
+                           "--weights applies to Keras models only")
+        from zoo.features.classifiers import load_features_predictor
+
+        return load_features_predictor(path)
     if path.is_dir() or path.suffix == ".keras":
         return _load_trained(path, weights)
     spec = get_spec(model_arg)

@@ -11,6 +11,7 @@ No other module spells a run file's name. A run directory holds:
     metrics.json, classification_report.txt, confusion_matrix.png
     skipped_files.txt        every input file that was skipped, with the reason
     model.png, tensorboard/
+    features.json, classifier.joblib, extractor.keras, features.h5   (features runs)
 
 Every file is written atomically (`zoo.io`), so a run killed at any moment stays readable.
 """
@@ -41,6 +42,11 @@ CONFUSION = "confusion_matrix.png"
 SKIPPED = "skipped_files.txt"
 GRAPH = "model.png"
 TENSORBOARD = "tensorboard"
+# a features run (`zoo fit-features`, `zoo baseline`); features.json marks one
+FEATURES_RUN = "features.json"
+CLASSIFIER = "classifier.joblib"
+EXTRACTOR = "extractor.keras"
+FEATURES_FILE = "features.h5"
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,10 @@ class RunDir:
     skipped_file = property(lambda self: self.path / SKIPPED)
     graph_png = property(lambda self: self.path / GRAPH)
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)
+    features_json = property(lambda self: self.path / FEATURES_RUN)
+    classifier_file = property(lambda self: self.path / CLASSIFIER)
+    extractor_model = property(lambda self: self.path / EXTRACTOR)
+    features_file = property(lambda self: self.path / FEATURES_FILE)
 
     def epoch_model(self, epoch: int) -> Path:
         return self.checkpoint_dir / f"epoch-{epoch:04d}.keras"

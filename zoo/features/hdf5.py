@@ -1,0 +1,212 @@
+"""The features file of `zoo extract`, and the extraction that writes it.
+
+Layout (HDF5):
+
+    features       float32 (N, D), chunked, written batch by batch
+    labels         int64 (N,)
+    split          bytes (N,): b"train", b"val" or b"test", the split each row belongs to
+    label_names    utf-8 strings, class names in label order
+    attributes     model, layer, pooling, dataset, preprocessing, input_shape, extractor (the
+                   extractor's JSON description), rows, dim, zoo_version, and `complete`
+
+The file is written under a temporary name beside the target and renamed when whole, and
+`complete` is set last: a file killed half-way is never taken for a finished one
+(`read_features` refuses a file without the mark).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError, ZooRuntimeError
+
+log = logging.getLogger("zoo")
+
+SPLITS = ("train", "val", "test")
+COMPLETE = "complete"
+
+
+@dataclass
+class FeatureSet:
+    """A features file, read whole: `features` (N, D), `labels` (N,), `split` (N,) of
+    `"train"`/`"val"`/`"test"`, `label_names`, and the file's attributes."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    label_names: list[str]
+    attrs: dict
+
+    def part(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.split == which
+        return self.features[rows], self.labels[rows]
+
+    @property
+    def extractor(self) -> dict:
+        return json.loads(self.attrs["extractor"])
+
+
+def write_features(path: str | Path, batches, label_names: list[str], attrs: dict,
+                   total: int | None = None, chunk_rows: int = 1024) -> int:
+    """Write a features file from `batches`, an iterable of `(features (n, D), labels (n,),
+    split name)`; atomically, marked complete last. Returns the number of rows."""
+    import h5py
+
+    from zoo.io import atomic_path
+
+    rows = 0
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("label_names", data=list(label_names), dtype=h5py.string_dtype())
+        for key, value in attrs.items():
+            if key not in (COMPLETE, "rows", "dim"):  # those are this file's own, set last
+                f.attrs[key] = "" if value is None else value
+        features = labels = split = None
+        for x, y, which in batches:
+            x = np.asarray(x, dtype=np.float32)
+            if features is None:
+                dim = x.shape[1]
+                size = total or len(x)
+                chunk = (max(1, min(chunk_rows, size)), dim)
+                features = f.create_dataset("features", (size, dim), np.float32,
+                                            maxshape=(None, dim), chunks=chunk)
+                labels = f.create_dataset("labels", (size,), np.int64, maxshape=(None,))
+                split = f.create_dataset("split", (size,), "S5", maxshape=(None,))
+            end = rows + len(x)
+            if end > features.shape[0]:
+                for dataset in (features, labels, split):
+                    dataset.resize(max(end, 2 * features.shape[0]), axis=0)
+            features[rows:end] = x
+            labels[rows:end] = y
+            split[rows:end] = which.encode()
+            rows = end
+        if features is None:
+            raise ZooError("no readable images to extract features from")
+        for dataset in (features, labels, split):  # unreadable files leave rows unused
+            dataset.resize(rows, axis=0)
+        f.attrs["rows"], f.attrs["dim"] = rows, features.shape[1]
+        f.attrs[COMPLETE] = True  # the last write: the file is whole
+    return rows
+
+
+def read_features(path: str | Path) -> FeatureSet:
+    """Read a features file whole; a one-line `ZooError` for a missing, foreign or incomplete
+    file."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"features file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise ZooError(f"{path} is not a readable HDF5 file (not one of 'zoo extract', or one "
+                       "whose extraction was interrupted); write it with 'zoo extract'") from None
+    with f:
+        if "features" not in f or "labels" not in f or "split" not in f:
+            raise ZooError(f"{path} holds no features, labels and split (not written by "
+                           "'zoo extract'); write one with 'zoo extract'")
+        if not f.attrs.get(COMPLETE, False):
+            raise ZooError(f"{path} is incomplete (its extraction was interrupted); run "
+                           "'zoo extract' again")
+        features = np.asarray(f["features"][:], dtype=np.float32)
+        labels = np.asarray(f["labels"][:], dtype=np.int64)
+        split = np.char.decode(np.asarray(f["split"][:]), "ascii")
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["label_names"][:]]
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+    if not (len(features) == len(labels) == len(split)) or features.ndim != 2:
+        raise ZooError(f"{path}: features, labels and split differ in length")
+    return FeatureSet(features, labels, split, names, attrs)
+
+
+def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split: float,
+            limit: int | None = None, data_dir: str | None = None,
+            classes: str | None = None, per_class: int | None = None,
+            batch_size: int = 64) -> Path:
+    """Extract the features of every image of `dataset` (train, val and test) into `output`.
+
+    Images are read, transformed and extracted one batch at a time (the next batch loads while
+    one is extracted), so memory holds two batches whatever the dataset's size.
+
+    Args:
+        extractor: an `Extractor` (`zoo.features.extractors.get_extractor`).
+        dataset: a dataset name (`zoo datasets`).
+        output: the `.h5` file to write.
+        seed, val_split, limit, data_dir, classes, per_class: as for
+            `zoo.data.datasets.load_dataset`.
+        batch_size: images per batch. Defaults to `64`.
+
+    Returns:
+        The path written.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from zoo import __version__
+    from zoo.data.datasets import load_dataset
+    from zoo.data.pipeline import Transform, load_batch
+
+    if batch_size < 1:
+        raise ZooError(f"--batch-size must be at least 1; got {batch_size}")
+    output = Path(output)
+    if output.suffix.lower() not in (".h5", ".hdf5"):
+        raise ZooError(f"cannot write '{output}': the features file must end in .h5")
+    shape = tuple(extractor.input_shape)
+    splits = load_dataset(dataset, seed=seed, val_split=val_split, limit=limit,
+                          data_dir=data_dir, image_size=shape[:2], channels=3,
+                          classes=classes, per_class=per_class)
+    # 0-255 floats at the extractor's size; the extractor does its own preprocessing
+    transform = Transform(size=shape[:2], channels=shape[2], mode="raw")
+    jobs = [(which, split, split.indices[start : start + batch_size])
+            for which, split in zip(SPLITS, (splits.train, splits.val, splits.test),
+                                    strict=True) if split is not None
+            for start in range(0, len(split), batch_size)]
+    total = sum(len(chunk) for _, _, chunk in jobs)
+    description = extractor.describe()
+    attrs = {"model": description["name"], "layer": description.get("layer") or "",
+             "pooling": description.get("pooling") or "", "dataset": splits.name,
+             "preprocessing": str(description.get("preprocessing") or ""),
+             "input_shape": list(shape), "extractor": json.dumps(description),
+             "seed": seed, "val_split": val_split, "limit": limit or 0,
+             "classes": classes or "", "per_class": per_class or 0,
+             "zoo_version": __version__}
+
+    def batches(bar, task):
+        with ThreadPoolExecutor(max_workers=1) as loader:
+            pending = loader.submit(load_batch, jobs[0][1], jobs[0][2], transform)
+            for i, (which, _, chunk) in enumerate(jobs):
+                x, y = pending.result()
+                if i + 1 < len(jobs):
+                    pending = loader.submit(load_batch, jobs[i + 1][1], jobs[i + 1][2],
+                                            transform)
+                if len(x):
+                    yield extractor(x), y, which
+                bar.advance(task, len(chunk))
+
+    if not jobs:
+        raise ZooError(f"{splits.name}: no images to extract features from")
+    try:
+        with Progress(console=Console(stderr=True), transient=True,
+                      disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"extracting {description['name']}", total=total)
+            write_features(output, batches(bar, task), splits.label_names, attrs, total=total)
+    except OSError as exc:
+        from zoo.io import is_disk_full
+
+        if is_disk_full(exc):
+            raise ZooRuntimeError(f"no space left on device writing {output}") from None
+        raise
+    skipped = dict(splits.skipped)
+    for split in (splits.train, splits.val, splits.test):
+        if split is not None:
+            skipped.update(split.source.bad_files)
+    if skipped:
+        log.warning("skipped %d input files (not images, or unreadable): %s", len(skipped),
+                    ", ".join(sorted(skipped)[:5]) + (" ..." if len(skipped) > 5 else ""))
+    return output
