@@ -181,6 +181,12 @@ def cmd_train(args) -> int:
         config_file = args.config
         if config_file and Path(config_file).is_dir():  # a run directory: its saved settings
             config_file = RunDir(config_file).config_file
+        source = Path(flags["pretrained"] or "imagenet").expanduser()
+        if flags["model"] is None and not config_file and source.exists():
+            # --pretrained RUN: the architecture is the run's own unless --model says it
+            source_run = RunDir.open(source) if source.is_dir() else RunDir.containing(source)
+            if source_run is not None:
+                flags["model"] = source_run.read_config().get("model")
         config = resolve(config_file, flags)
     _setup_logging()
     _load_keras()
@@ -192,12 +198,54 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.ensemble and args.run_dir:
+        raise ZooError("give one RUN_DIR, or --ensemble RUN_DIR RUN_DIR ..., not both")
+    if not args.ensemble and not args.run_dir:
+        raise ZooError("give a RUN_DIR to evaluate, or --ensemble RUN_DIR RUN_DIR ...")
+    if args.output and not args.ensemble:
+        raise ZooError("--output is for --ensemble; a run's evaluation is written into the run")
+    if args.ensemble:
+        from zoo.run import RunDir
+
+        runs = [RunDir.open(r) for r in args.ensemble]  # a typo fails before Keras loads
+        _setup_logging()
+        _load_keras()
+        from zoo.evaluation import evaluate_ensemble
+
+        metrics = evaluate_ensemble(runs, dataset=args.dataset, split=args.split,
+                                    output=args.output, console=_console())
+        print(metrics["output"])
+        return 0
     _setup_logging()
     _load_keras()
     from zoo.evaluation import evaluate_run
 
     evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, console=_console())
     print(args.run_dir)
+    return 0
+
+
+def cmd_build_hdf5(args) -> int:
+    from zoo.data.hdf5build import build_hdf5
+    from zoo.models.registry import parse_shape
+
+    size = None
+    if args.image_size is not None:
+        size = parse_shape(args.image_size)
+        if len(size) != 2:
+            raise ZooError(f"bad --image-size '{args.image_size}': expected H,W")
+    if args.workers is not None and args.workers < 1:
+        raise ZooError(f"--workers must be at least 1; got {args.workers}")
+    result = build_hdf5(args.dataset, args.output, image_size=size,
+                        channels=1 if args.grayscale else 3, workers=args.workers,
+                        console=_console(stderr=True))
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
+    print(f"wrote {counts} images of {len(result.label_names)} classes, "
+          f"{'x'.join(map(str, result.image_shape))}", file=sys.stderr)
+    if result.skipped:
+        print(f"zoo: warning: skipped {len(result.skipped)} files (not images, or unreadable); "
+              f"the list is in {result.skipped_file}", file=sys.stderr)
+    print(result.path)
     return 0
 
 
@@ -308,6 +356,76 @@ def _show_prediction(result: dict, as_json: bool, console) -> None:
     console.print(table)
 
 
+# ---------------------------------------------------------------------------------------------
+# zoo extract / zoo fit-features / zoo baseline
+
+
+def _extractor_from_args(name: str, args):
+    if args.pooling is not None and name.lower() in _classic_names():
+        raise ZooError(f"--pooling applies to CNN extractors, not to {name.lower()}")
+    if name.lower() not in _classic_names():
+        _load_keras()
+    from zoo.features.extractors import get_extractor
+
+    return get_extractor(name, layer=args.layer, pooling=args.pooling or "avg",
+                         weights=args.weights)
+
+
+def _classic_names() -> tuple[str, ...]:
+    from zoo.features.extractors import CLASSIC
+
+    return tuple(CLASSIC)
+
+
+def cmd_extract(args) -> int:
+    from pathlib import Path
+
+    if Path(args.output).suffix.lower() not in (".h5", ".hdf5"):
+        raise ZooError(f"cannot write '{args.output}': the features file must end in .h5")
+    _setup_logging()
+    extractor = _extractor_from_args(args.model, args)
+    from zoo.features.hdf5 import extract
+
+    extract(extractor, args.dataset, args.output, seed=args.seed, val_split=args.val_split,
+            limit=args.limit, data_dir=args.data_dir, classes=args.classes,
+            per_class=args.per_class, batch_size=args.batch_size)
+    print(args.output)
+    return 0
+
+
+def cmd_fit_features(args) -> int:
+    _setup_logging()
+    from zoo.features.classifiers import fit_features
+
+    run, _ = fit_features(args.features, args.classifier, grid=args.grid, output=args.output,
+                          name=args.name, seed=args.seed, console=_console())
+    print(run)
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    _setup_logging()
+    extractor = _extractor_from_args(args.features, args)
+    from zoo.features.classifiers import default_name, fit_features, new_run
+    from zoo.features.hdf5 import extract
+
+    name = args.name or default_name(extractor.describe(), args.classifier,
+                                     args.dataset)
+    run = new_run(args.output, name)
+    try:
+        extract(extractor, args.dataset, run.features_file, seed=args.seed,
+                val_split=args.val_split, limit=args.limit, data_dir=args.data_dir,
+                classes=args.classes, per_class=args.per_class, batch_size=args.batch_size)
+    except BaseException:
+        if not any(run.path.iterdir()):  # nothing written: leave no half run behind
+            run.path.rmdir()
+        raise
+    fit_features(run.features_file, args.classifier, grid=args.grid, run=run, seed=args.seed,
+                 extractor=extractor, console=_console())
+    print(run)
+    return 0
+
+
 def _add_train_flags(p) -> None:
     from zoo.config import FIELDS
 
@@ -409,11 +527,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="recompute a run's metrics, report and confusion matrix",
                        formatter_class=_Formatter)
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
+                   help="the run to evaluate (not with --ensemble)")
     p.add_argument("--dataset", help="evaluate on another dataset with the same classes")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="which split (test falls back to val when there is none)")
+    p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR",
+                   help="evaluate these runs as one model: the mean of their probabilities, "
+                   "beside each member")
+    p.add_argument("--output", metavar="DIR",
+                   help="where --ensemble writes its report (default: "
+                   "output/ensemble-YYYYmmdd-HHMMSS)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("build-hdf5", help="decode a class folder once into an HDF5 file",
+                       formatter_class=_Formatter,
+                       description="Decode every image of a class folder (in parallel) into "
+                       "one HDF5 file that '--dataset hdf5:FILE' trains from, keeping the "
+                       "folder's train/val/test split. Unreadable files are skipped and listed "
+                       "in FILE.skipped.txt. Prints the file's path as its last line.")
+    p.add_argument("--dataset", required=True, metavar="folder:PATH",
+                   help="the class folder (one sub-folder per class, or train/, val/, test/)")
+    p.add_argument("--image-size", metavar="H,W",
+                   help="resize every image to this size (default: the first image's size)")
+    p.add_argument("--grayscale", action="store_true", help="store one channel, not RGB")
+    p.add_argument("--output", "-o", required=True, metavar="FILE.h5", help="the HDF5 file")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="decoding threads (default: the number of CPUs)")
+    p.set_defaults(func=cmd_build_hdf5)
 
     p = sub.add_parser("predict", help="classify images with an ImageNet model or a trained run",
                        formatter_class=_Formatter)
@@ -438,6 +579,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="also look for files here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_datasets)
+
+    def extractor_args(p, flag):
+        p.add_argument(flag, required=True, metavar="NAME|RUN_DIR",
+                       help="pixels, colorhist, hog, lbp, hu, an ImageNet model ('zoo models "
+                       "--pretrained') or a run directory of 'zoo train'")
+        p.add_argument("--layer", help="CNN layer whose output is the feature; without it, "
+                       "the input of the model's last Dense layer")
+        p.add_argument("--pooling", choices=("avg", "max", "flatten"),
+                       help="how a CNN layer's 4-D output becomes a vector; avg when not "
+                       "given")
+        p.add_argument("--weights", metavar="FILE",
+                       help="local weights file of an ImageNet model; without it, the "
+                       "ImageNet weights (downloaded once into the Keras cache)")
+
+    def extract_data_args(p):
+        from zoo.config import FIELDS_BY_NAME as F
+
+        p.add_argument("--dataset", required=True, help=F["dataset"].help)
+        p.add_argument("--data-dir", metavar="DIR", help=F["data_dir"].help)
+        p.add_argument("--limit", type=int, metavar="N", help=F["limit"].help)
+        p.add_argument("--classes", metavar="A,B,C", help=F["classes"].help)
+        p.add_argument("--per-class", type=int, metavar="N", help=F["per_class"].help)
+        p.add_argument("--val-split", type=float, default=F["val_split"].default,
+                       help=F["val_split"].help)
+        p.add_argument("--seed", type=int, default=F["seed"].default, help=F["seed"].help)
+        p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                       help="images per extraction batch")
+
+    def classifier_args(p):
+        from zoo.features.classifiers import CLASSIFIERS
+
+        p.add_argument("--classifier", required=True, choices=CLASSIFIERS,
+                       help="scikit-learn classifier fitted on the features")
+        p.add_argument("--grid", action="store_true",
+                       help="choose hyper-parameters on the validation split (C; k and the "
+                       "metric for knn), then refit on train and validation")
+
+    def run_args(p):
+        from zoo.config import FIELDS_BY_NAME as F
+
+        p.add_argument("--output", default=F["output"].default, metavar="DIR",
+                       help=F["output"].help)
+        p.add_argument("--name", help="run directory name (default "
+                       "EXTRACTOR-CLASSIFIER-DATASET-YYYYmmdd-HHMMSS)")
+
+    p = sub.add_parser("extract", help="write a dataset's features (a CNN layer or a classic "
+                       "descriptor) to an HDF5 file", formatter_class=_Formatter,
+                       description="Extract features of every image of DATASET (train, val "
+                       "and test) into FILE.h5, batch by batch. The file is written under a "
+                       "temporary name and marked complete last.")
+    extractor_args(p, "--model")
+    extract_data_args(p)
+    p.add_argument("--output", required=True, metavar="FILE.h5", help="the features file")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("fit-features", help="fit a scikit-learn classifier on extracted "
+                       "features and report on the test split", formatter_class=_Formatter)
+    p.add_argument("features", metavar="FILE.h5", help="a features file of 'zoo extract'")
+    classifier_args(p)
+    run_args(p)
+    from zoo.config import FIELDS_BY_NAME
+
+    p.add_argument("--seed", type=int, default=FIELDS_BY_NAME["seed"].default,
+                   help="seed of the random forest and the solvers")
+    p.set_defaults(func=cmd_fit_features)
+
+    p = sub.add_parser("baseline", help="extract features and fit a classifier in one step",
+                       formatter_class=_Formatter,
+                       description="zoo extract, then zoo fit-features, into one run "
+                       "directory (the features file is kept there as features.h5).")
+    extractor_args(p, "--features")
+    extract_data_args(p)
+    classifier_args(p)
+    run_args(p)
+    p.set_defaults(func=cmd_baseline)
 
     return parser
 
