@@ -181,8 +181,9 @@ def cmd_train(args) -> int:
         config_file = args.config
         if config_file and Path(config_file).is_dir():  # a run directory: its saved settings
             config_file = RunDir(config_file).config_file
-        source = Path(flags["pretrained"] or "imagenet").expanduser()
-        if flags["model"] is None and not config_file and source.exists():
+        pretrained = flags["pretrained"]
+        source = Path(pretrained).expanduser() if pretrained not in (None, "imagenet") else None
+        if flags["model"] is None and not config_file and source and source.exists():
             # --pretrained RUN: the architecture is the run's own unless --model says it
             source_run = RunDir.open(source) if source.is_dir() else RunDir.containing(source)
             if source_run is not None:

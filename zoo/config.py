@@ -279,6 +279,8 @@ def validate(config: Config) -> None:
         raise ZooError(f"label_smoothing must be in [0, 1); got {config['label_smoothing']}")
     if config["per_class"] is not None and config["per_class"] < 1:
         raise ZooError(f"per_class must be at least 1; got {config['per_class']}")
+    if config["fine_tune_lr"] is not None and config["fine_tune_lr"] <= 0:
+        raise ZooError(f"fine_tune_lr must be positive; got {config['fine_tune_lr']}")
     if config["warmup_epochs"] < 0:
         raise ZooError(f"warmup_epochs must be at least 0; got {config['warmup_epochs']}")
     if config["lr_schedule"] == "plateau" and config["warmup_epochs"]:

@@ -187,7 +187,7 @@ def _member_probs(run: RunDir, dataset: str | None, split: str):
     config = Config(run.read_config())
     if dataset:
         config = config.replace(dataset=dataset)
-    inputs = prepare(config, mean=labels.mean)
+    inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
     inputs.check_classes(labels, str(run))
     if not run.best_model.is_file():
         raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "

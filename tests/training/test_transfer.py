@@ -82,20 +82,27 @@ def test_the_base_is_frozen_in_the_head_phase(source_run, tmp_path):
     assert labels["preprocessing"] == "scale" and len(labels["labels"]) == 10
 
 
-@pytest.mark.parametrize("crash_at", [1, 2])  # inside the head phase, and at its boundary
+# inside the head phase, at its boundary, and inside the fine-tuning phase
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
 def test_resume_across_the_phase_boundary_is_exact(source_run, tmp_path, crash_at):
     from zoo.training.trainer import train
 
-    straight = train(_flags(source_run, tmp_path, "straight"))
+    extra = {"epochs": 4, "early_stop": 3}  # patience counters must restart with the phase
+    straight = train(_flags(source_run, tmp_path, "straight", **extra))
     with pytest.raises(Crash):
-        train(_flags(source_run, tmp_path, "crashed"), callbacks=[_crash_after(crash_at)])
+        train(_flags(source_run, tmp_path, "crashed", **extra),
+              callbacks=[_crash_after(crash_at)])
     crashed = tmp_path / "crashed"
-    assert json.loads((crashed / "checkpoint" / "state.json").read_text())["epoch"] == crash_at
-    train(_flags(source_run, tmp_path, "crashed"), resume=crashed)
+    state = json.loads((crashed / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == crash_at
+    assert state["transfer"]["phase"] == ("head" if crash_at <= 2 else "fine_tune")
+    train(_flags(source_run, tmp_path, "crashed", **extra), resume=crashed)
     runs = [json.loads((r / "history.json").read_text()) for r in (straight, crashed)]
+    assert len(runs[0]) == 4
     assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]
-    a, _ = _base(straight / "checkpoint" / "epoch-0003.keras")
-    b, _ = _base(crashed / "checkpoint" / "epoch-0003.keras")
+    assert [r["lr"] for r in runs[0]] == [r["lr"] for r in runs[1]]
+    a, _ = _base(straight / "checkpoint" / "epoch-0004.keras")
+    b, _ = _base(crashed / "checkpoint" / "epoch-0004.keras")
     for name in a:
         for x, y in zip(a[name], b[name], strict=True):
             np.testing.assert_array_equal(x, y, err_msg=name)
@@ -128,6 +135,26 @@ def test_bad_transfer_settings_are_one_line(zoo_cli, source_run, tmp_path, extra
                      "--head-epochs", "1", "--limit", "60", *extra, "--output", tmp_path,
                      "--name", "bad")
     assert result.code == 2 and needle in result.err and result.err.count("\n") == 1, result.err
+    assert not (tmp_path / "bad").exists()  # refused before any run directory or epoch
+
+
+def test_transfer_settings_without_pretrained_are_refused(zoo_cli, tmp_path):
+    result = zoo_cli("train", "--model", "lenet", "--fine-tune-at", "0.5", "--output", tmp_path)
+    assert result.code == 2 and "--fine-tune-at is a setting of fine-tuning" in result.err
+
+
+def test_a_source_run_gives_the_model_and_preprocessing(zoo_cli, source_run, tmp_path):
+    result = zoo_cli("train", "--pretrained", source_run, "--dataset", "digits", "--epochs", "1",
+                     "--freeze-base", "--head-epochs", "1", "--limit", "60", "--output",
+                     tmp_path, "--name", "child")
+    assert result.code == 0, result.err
+    import yaml
+
+    assert yaml.safe_load((tmp_path / "child" / "config.yaml").read_text())["model"] == \
+        "minivggnet"
+    source = json.loads((source_run / "labels.json").read_text())
+    child = json.loads((tmp_path / "child" / "labels.json").read_text())
+    assert (child["preprocessing"], child["mean"]) == (source["preprocessing"], source["mean"])
 
 
 def test_imagenet_weights_offline_is_one_line_naming_the_file(zoo_cli, tmp_path, monkeypatch):
@@ -143,3 +170,21 @@ def test_imagenet_weights_offline_is_one_line_naming_the_file(zoo_cli, tmp_path,
                      "--epochs", "2", "--head-epochs", "1", "--output", tmp_path, "--name", "x")
     assert result.code == 1 and result.err.count("\n") == 1
     assert "_no_top.h5" in result.err and "--weights" in result.err
+
+
+def test_patience_restarts_with_the_fine_tuning_phase_after_a_resume(source_run, tmp_path):
+    """lr 1e-30 freezes the weights, so val_loss is constant: patience builds in the head
+    phase (wait 1 after epoch 2). The fine-tuning fit starts it afresh; a resume at the
+    boundary that carried it over would stop at epoch 3 instead of running to 4."""
+    from zoo.training.trainer import train
+
+    extra = {"epochs": 4, "early_stop": 2, "lr": 1e-30, "optimizer": "sgd", "momentum": 0.0}
+    straight = train(_flags(source_run, tmp_path, "straight", **extra))
+    with pytest.raises(Crash):
+        train(_flags(source_run, tmp_path, "crashed", **extra), callbacks=[_crash_after(2)])
+    crashed = tmp_path / "crashed"
+    assert json.loads((crashed / "checkpoint" / "state.json").read_text())[
+        "early_stop"]["wait"] == 1
+    train(_flags(source_run, tmp_path, "crashed", **extra), resume=crashed)
+    runs = [json.loads((r / "history.json").read_text()) for r in (straight, crashed)]
+    assert [len(h) for h in runs] == [4, 4]

@@ -140,11 +140,11 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
             bar.advance(task, len(part))
         if not counts["train"]:
             raise ZooError(f"{dataset}: no readable training image; nothing written")
-    listing = skipped_list_path(output)
-    if skipped:
-        write_text(listing, "".join(f"{p}\t{r}\n" for p, r in sorted(skipped.items())))
-    else:
-        listing.unlink(missing_ok=True)  # a list from an earlier build of the same file
+        listing = skipped_list_path(output)  # before the file appears: never one without it
+        if skipped:
+            write_text(listing, "".join(f"{p}\t{r}\n" for p, r in sorted(skipped.items())))
+        else:
+            listing.unlink(missing_ok=True)  # a list from an earlier build of the same file
     return BuildResult(path=output, counts=counts, image_shape=(height, width, channels),
                        label_names=list(loaded.label_names), skipped=skipped,
                        skipped_file=listing if skipped else None)

@@ -218,7 +218,7 @@ class ResumeCheckpoint(_EpochWriter):
         run.remove_older_epochs(epoch)
 
 
-class _ResumableCounters(Resumable):
+class ResumableCounters(Resumable):
     """Mixin for a Keras callback whose patience counters must survive `--resume`.
 
     Keras resets `wait` and `best` in `on_train_begin`, so the saved values are put back
@@ -237,6 +237,10 @@ class _ResumableCounters(Resumable):
             setattr(self, key, value)
         self._restore = {}  # once: a later fit of the same run starts its phase afresh
 
+    def discard_restore(self) -> None:
+        """Forget the saved counters: the next fit starts them afresh."""
+        self._restore = {}
+
     def resume_state(self) -> dict:
         out = {}
         for key in self.STATE:
@@ -245,9 +249,9 @@ class _ResumableCounters(Resumable):
         return out
 
 
-class ResumablePlateau(_ResumableCounters, keras.callbacks.ReduceLROnPlateau):
+class ResumablePlateau(ResumableCounters, keras.callbacks.ReduceLROnPlateau):
     STATE = ("wait", "best", "cooldown_counter")
 
 
-class ResumableEarlyStopping(_ResumableCounters, keras.callbacks.EarlyStopping):
+class ResumableEarlyStopping(ResumableCounters, keras.callbacks.EarlyStopping):
     STATE = ("wait", "best", "best_epoch")

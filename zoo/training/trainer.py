@@ -41,6 +41,7 @@ from zoo.training.callbacks import (  # noqa: E402
     PeriodicCheckpoint,
     RestoreRNG,
     Resumable,
+    ResumableCounters,
     ResumableEarlyStopping,
     ResumablePlateau,
     ResumeCheckpoint,
@@ -72,12 +73,16 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     then evaluate the best model; return the run directory."""
     _check_tensorboard(config)
     transfer.check(config)
+    _set_seed(config)
+    keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     if resume is None:
         source = transfer.Source(config).labels() if config.pretrained else None
         inputs = prepare(config, mean=source.mean if source else None,
                          preprocessing=source.preprocessing if source else None)
         if not len(inputs.splits.train):
             raise ZooError(f"{inputs.splits.name}: the training split is empty")
+        # the model before the run directory: a bad source or layer leaves no directory
+        model, phase = _build(config, inputs)
         run, saved = RunDir.create(config.output, _run_name(config)), None
     else:
         run = RunDir.open(resume)
@@ -90,11 +95,9 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
                            f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
         labels = run.read_labels()
         inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
-    _set_seed(config)
-    keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     try:
         if saved is None:
-            state = _new_run(run, config, inputs)
+            state = _new_run(run, config, inputs, model, phase)
         else:
             state = _resumed_run(run, saved, config, inputs)
         _fit(state, config, inputs, callbacks, console)
@@ -110,16 +113,9 @@ def _run_name(config: Config) -> str:
         config.model, config.dataset.split(":")[0], datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
-def _new_run(run: RunDir, config: Config, inputs: Inputs) -> TrainingState:
+def _build(config: Config, inputs: Inputs):
+    """The compiled model of a new run, and the phase it is compiled for (transfer runs)."""
     splits = inputs.splits
-    run.write_config(config.replace(name=None))  # reproducing the run makes a new directory
-    run.write_labels(Labels(
-        names=splits.label_names,
-        input_shape=inputs.input_shape,
-        preprocessing=inputs.spec.preprocessing,
-        mean=inputs.eval_transform.mean,
-        dataset=splits.name,
-    ))
     if config.pretrained:
         model = transfer.build_transfer_model(config, inputs.input_shape, splits.num_classes)
         phase = transfer.HEAD
@@ -130,6 +126,19 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs) -> TrainingState:
                             num_classes=splits.num_classes)
         phase = None
         _compile(model, config, _steps(config, inputs), splits.num_classes)
+    return model, phase
+
+
+def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase) -> TrainingState:
+    splits = inputs.splits
+    run.write_config(config.replace(name=None))  # reproducing the run makes a new directory
+    run.write_labels(Labels(
+        names=splits.label_names,
+        input_shape=inputs.input_shape,
+        preprocessing=inputs.eval_transform.mode,  # a fine-tuned run's is its source's
+        mean=inputs.eval_transform.mean,
+        dataset=splits.name,
+    ))
     _plot_quietly(model, run.graph_png)
     return TrainingState(run, model, phase=phase)
 
@@ -144,7 +153,7 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
     backend_rng = {key: seeds[key] for key in seeds.files if not key.startswith("arr_")}
     steps = _steps(config, inputs)
     phase = saved.get("transfer", {}).get("phase")
-    if run.read_config()["epochs"] != config.epochs and phase != transfer.HEAD:
+    if run.read_config()["epochs"] != config.epochs:
         # --epochs moved the end: re-plan the schedule (step at percentages, poly and cosine
         # depend on it). Its position is the optimizer's restored iteration count. Otherwise
         # the checkpoint's own schedule goes on, exactly as saved.
@@ -192,6 +201,9 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                 _compile(state.model, transfer.phase_config(config, phase), _steps(config, inputs),
                          splits.num_classes)
                 tracker.phase = phase
+                for callback in cbs:  # a new phase starts its patience afresh, resumed or not
+                    if isinstance(callback, ResumableCounters):
+                        callback.discard_restore()
             seq.epoch = start  # the order of the epoch the fit starts at
             seq.reorder()
             state.model.fit(
@@ -204,7 +216,7 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                 verbose=1 if sys.stdout.isatty() else 2,
             )
             start = end
-            if guard.stopped or state.model.stop_training:
+            if guard.stopped:  # an early stop of the head phase still fine-tunes
                 break
     finally:  # whatever stopped the fit, the files it skipped are listed
         skipped = inputs.skipped_files()

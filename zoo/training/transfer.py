@@ -26,6 +26,7 @@ from zoo.run import Labels, RunDir, load_model
 keras = load_keras()
 
 BASE = "base"
+TRANSFER_SETTINGS = ("head_epochs", "fine_tune_at", "fine_tune_lr", "freeze_base")
 HEAD, FINE_TUNE = "head", "fine_tune"
 
 
@@ -107,6 +108,7 @@ def build_transfer_model(config: Config, input_shape, num_classes: int) -> keras
     base = _imagenet_base(config, input_shape) if source.imagenet else \
         _run_base(source, input_shape)
     base = keras.Model(base.input, base.output, name=BASE)
+    fine_tune_start(base, config.fine_tune_at)  # a bad --fine-tune-at fails now, not later
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = base(inputs)
     if len(x.shape) == 4:
@@ -166,7 +168,8 @@ def phase_config(config: Config, phase: str) -> Config:
         return config
     if phase == HEAD:
         return config.replace(lr_schedule="none", warmup_epochs=0)
-    return config.replace(lr=config.fine_tune_lr or config.lr / 10,
+    lr = config.lr / 10 if config.fine_tune_lr is None else config.fine_tune_lr
+    return config.replace(lr=lr,
                           epochs=config.epochs - config.head_epochs)
 
 
@@ -175,6 +178,12 @@ def check(config: Config) -> None:
     if config.weights and config.pretrained != "imagenet":
         raise ZooError("--weights is the ImageNet weights file of --pretrained imagenet")
     if not config.pretrained:
+        from zoo.config import FIELDS_BY_NAME
+
+        given = [FIELDS_BY_NAME[k].flag for k in TRANSFER_SETTINGS
+                 if config[k] != FIELDS_BY_NAME[k].default]
+        if given:
+            raise ZooError(f"{given[0]} is a setting of fine-tuning; it needs --pretrained")
         return
     if config.head_epochs < 1:
         raise ZooError(f"--head-epochs must be at least 1; got {config.head_epochs}")
