@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from zoo.backend import keras_home
 from zoo.data.sources import IMAGE_SUFFIXES
 from zoo.errors import ZooError, ZooRuntimeError
-
-KERAS_MODELS_CACHE = keras_home() / "models"
 
 
 def imagenet_classes() -> list[tuple[str, str]]:
@@ -65,15 +61,6 @@ def expand_images(patterns: list[str]) -> list[str]:
     return paths
 
 
-def _weights_failure(name: str, exc: Exception) -> ZooRuntimeError:
-    url = re.search(r"https?://\S+?\.h5", str(exc))
-    file = url.group(0).rsplit("/", 1)[-1] if url else f"the {name} ImageNet weights file"
-    return ZooRuntimeError(
-        f"cannot download the ImageNet weights of {name} ({type(exc).__name__}); put {file} in "
-        f"{KERAS_MODELS_CACHE}/ or pass --weights FILE"
-    )
-
-
 def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     """Build or load the model named by `model_arg`: a registered name, a run dir or a .keras."""
     from zoo.backend import load_keras
@@ -97,23 +84,9 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     if not spec.pretrained:
         raise ZooError(f"{spec.name} has no ImageNet weights; pass a run directory or a "
                        ".keras file trained by 'zoo train'")
-    from zoo.models.applications import preprocess_module
-    from zoo.models.registry import build_model
+    from zoo.models.applications import build_with_imagenet_weights, preprocess_module
 
-    if weights:
-        if not Path(weights).is_file():
-            raise ZooError(f"weights file not found: {weights}")
-        model = build_model(spec.name)
-        try:
-            model.load_weights(weights)
-        except Exception as exc:
-            raise ZooError(f"{weights} does not fit {spec.name}: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
-    else:
-        try:
-            model = build_model(spec.name, weights="imagenet")
-        except Exception as exc:
-            raise _weights_failure(spec.name, exc) from None
+    model = build_with_imagenet_weights(spec.name, weights)
     classes = imagenet_classes()
     module = preprocess_module(spec.name)
     return Predictor(model, spec.name, spec.input_shape, [c[1] for c in classes],

@@ -197,27 +197,6 @@ def run_preprocess(mode: str, mean):
     return lambda x: scale_pixels(x, mode, list(mean) if mean else None)
 
 
-def _imagenet_model(name: str, weights: str | None):
-    from zoo.models.registry import build_model
-
-    if weights and weights != "imagenet":
-        if not Path(weights).is_file():
-            raise ZooError(f"weights file not found: {weights}")
-        model = build_model(name)
-        try:
-            model.load_weights(weights)
-        except Exception as exc:
-            raise ZooError(f"{weights} does not fit {name}: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
-        return model
-    try:
-        return build_model(name, weights="imagenet")
-    except Exception as exc:
-        from zoo.inference import _weights_failure
-
-        raise _weights_failure(name, exc) from None
-
-
 def cnn_extractor(source: str, layer: str | None = None, pooling: str = "avg",
                   weights: str | None = None) -> CNN:
     """A CNN extractor from a registered ImageNet model or a `zoo train` run directory.
@@ -268,7 +247,9 @@ def cnn_extractor(source: str, layer: str | None = None, pooling: str = "avg",
             raise ZooError(f"{spec.name} has no ImageNet weights; extract with a run "
                            "directory of 'zoo train', an ImageNet model ('zoo models "
                            f"--pretrained') or one of {', '.join(CLASSIC)}")
-        model = _imagenet_model(spec.name, weights)
+        from zoo.models.applications import build_with_imagenet_weights
+
+        model = build_with_imagenet_weights(spec.name, weights)
         description = {"kind": "cnn", "name": spec.name, "source": spec.name,
                        "weights": str(Path(weights).resolve()) if weights else "imagenet",
                        "preprocessing": spec.preprocessing, "mean": None,

@@ -163,3 +163,51 @@ def preprocess_module(name: str):
     import importlib
 
     return importlib.import_module(f"keras.applications.{APPLICATIONS[name][1]}")
+
+
+def build_with_imagenet_weights(name: str, weights: str | None = None, **kwargs):
+    """`build_model(name, **kwargs)` with ImageNet weights: from the local file `weights`, or
+    Keras' own (its cache, else a download). Every failure is one line: a missing or
+    mismatched file (exit 2), or a failed download naming the file to put in the cache and
+    `--weights` (exit 1).
+
+    Args:
+        name: a registered ImageNet model (`zoo models --pretrained`).
+        weights: a local weights file; `None` (or `"imagenet"`) for Keras' own.
+        **kwargs: passed to the builder (`input_shape`, `include_top=False`, ...).
+    """
+    from pathlib import Path
+
+    from zoo.errors import ZooError
+    from zoo.models.registry import build_model
+
+    if weights and weights != "imagenet":
+        if not Path(weights).is_file():
+            raise ZooError(f"weights file not found: {weights}")
+        model = build_model(name, **kwargs)
+        try:
+            model.load_weights(weights)
+        except Exception as exc:
+            top = " without its top" if kwargs.get("include_top") is False else ""
+            raise ZooError(f"{weights} does not fit {name}{top}: "
+                           f"{str(exc).splitlines()[0][:200]}") from None
+        return model
+    try:
+        return build_model(name, weights="imagenet", **kwargs)
+    except Exception as exc:
+        raise weights_failure(name, exc) from None
+
+
+def weights_failure(name: str, exc: Exception):
+    """The one-line error of a failed ImageNet weights download: which file, where."""
+    import re
+
+    from zoo.backend import keras_home
+    from zoo.errors import ZooRuntimeError
+
+    url = re.search(r"https?://\S+?\.h5", str(exc))
+    file = url.group(0).rsplit("/", 1)[-1] if url else f"the {name} ImageNet weights file"
+    return ZooRuntimeError(
+        f"cannot download the ImageNet weights of {name} ({type(exc).__name__}); put {file} in "
+        f"{keras_home() / 'models'}/ or pass --weights FILE"
+    )

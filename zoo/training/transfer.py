@@ -57,29 +57,15 @@ class Source:
 
 
 def _imagenet_base(config: Config, input_shape) -> keras.Model:
-    from zoo.models.registry import build_model, get_spec
+    from zoo.models.applications import build_with_imagenet_weights
+    from zoo.models.registry import get_spec
 
     spec = get_spec(config.model)
     if not spec.pretrained:
         raise ZooError(f"{spec.name} has no ImageNet weights; --pretrained imagenet takes one "
                        "of 'zoo models --pretrained'")
-    if config.weights:
-        if not Path(config.weights).is_file():
-            raise ZooError(f"weights file not found: {config.weights}")
-        base = build_model(spec.name, input_shape=input_shape, include_top=False)
-        try:
-            base.load_weights(config.weights)
-        except Exception as exc:
-            raise ZooError(f"{config.weights} does not fit {spec.name} without its top: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
-        return base
-    try:
-        return build_model(spec.name, input_shape=input_shape, include_top=False,
-                           weights="imagenet")
-    except Exception as exc:
-        from zoo.inference import _weights_failure
-
-        raise _weights_failure(spec.name, exc) from None
+    return build_with_imagenet_weights(spec.name, config.weights, input_shape=input_shape,
+                                       include_top=False)
 
 
 def _run_base(source: Source, input_shape) -> keras.Model:
