@@ -51,6 +51,18 @@ def _shape_arg(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _batch_sizes_arg(text: str) -> tuple[int, ...]:
+    from zoo.benchmark import parse_batch_sizes
+
+    return parse_batch_sizes(text)
+
+
+def _image_size_arg(text: str) -> tuple[int, int]:
+    from zoo.benchmark import parse_image_size
+
+    return parse_image_size(text)
+
+
 def _resolve_shape(spec, shape):
     if shape is None:
         return spec.input_shape
@@ -427,6 +439,96 @@ def cmd_baseline(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# zoo benchmark
+
+
+def _stats_text(stats: dict, digits: int = 1) -> str:
+    return (f"{stats['median']:.{digits}f} "
+            f"[dim]({stats['min']:.{digits}f}-{stats['max']:.{digits}f})[/dim]")
+
+
+def cmd_benchmark(args) -> int:
+    from zoo.benchmark import benchmark_model, environment, resolve_models, write_csv
+
+    names = resolve_models(args.pattern)
+    if args.repeats < 1:
+        raise ZooError(f"--repeats must be at least 1; got {args.repeats}")
+    from zoo.models.registry import check_input_shape, get_spec
+
+    for name in names:  # a bad --image-size fails before any model is timed
+        spec = get_spec(name)
+        shape = spec.input_shape if args.image_size is None else (*args.image_size,
+                                                                  spec.input_shape[-1])
+        check_input_shape(spec, shape)
+    keras = _load_keras()
+    from zoo.backend import device_name
+
+    device = device_name(args.device)
+    from rich.progress import Progress
+
+    records = []
+    with Progress(console=_console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("benchmarking", total=len(names))
+        for name in names:
+            bar.update(task, description=name)
+            records.append(benchmark_model(
+                name,
+                image_size=args.image_size,
+                batch_sizes=args.batch_size,
+                train=args.train,
+                repeats=args.repeats,
+                precision=args.precision,
+                device=device,
+            ))
+            bar.advance(task)
+    settings = {"batch_sizes": list(args.batch_size), "train": args.train,
+                "repeats": args.repeats, "precision": args.precision, "device": device}
+    if args.csv:
+        write_csv(records, args.csv)
+    if args.output:
+        from zoo.plots import plot_benchmark
+
+        plot_benchmark(records, args.output,
+                       title=f"zoo benchmark: {keras.backend.backend()}, {device}, "
+                       f"{args.precision}")
+    if args.json:
+        report = {**environment(measure_gemm=not args.no_gemm), "settings": settings,
+                  "models": records}
+        print(json.dumps(report, indent=2))
+        return 0
+
+    from rich.table import Table
+
+    from zoo.models.flops import human
+
+    table = Table(title=f"{len(records)} models, {keras.backend.backend()} on {device}, "
+                  f"{args.precision}; median (min-max) of {args.repeats} runs",
+                  title_justify="left")
+    for column in ("model", "input", "params", "GFLOPs"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for batch in args.batch_size:
+        table.add_column("batch 1 ms" if batch == 1 else f"img/s @{batch}", justify="right")
+    if args.train:
+        table.add_column(f"train img/s @{max(args.batch_size)}", justify="right")
+    for r in records:
+        cells = [r["model"], "x".join(map(str, r["input_shape"])), human(r["params"]),
+                 f"{r['gflops']:.3g}"]
+        for entry in r["inference"]:
+            if entry["batch_size"] == 1:
+                cells.append(_stats_text(entry["ms_per_batch"], 2))
+            else:
+                cells.append(_stats_text(entry["images_per_s"]))
+        if r["train"]:
+            cells.append(_stats_text(r["train"]["images_per_s"]))
+        table.add_row(*cells)
+    _console().print(table)
+    for path in filter(None, (args.csv, args.output)):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _add_train_flags(p) -> None:
     from zoo.config import FIELDS
 
@@ -655,6 +757,37 @@ def build_parser() -> argparse.ArgumentParser:
     classifier_args(p)
     run_args(p)
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser(
+        "benchmark", help="time models: latency, throughput, training speed, with GFLOPs",
+        formatter_class=_Formatter,
+        description="Build each model with random weights (nothing is downloaded) and time it: "
+        "latency at batch 1, images/s at every larger batch size and, with --train, a compiled "
+        "training step at the largest. Each figure is the median of --repeats timed runs after "
+        "a warm-up, shown with the runs' min-max. Progress goes to stderr.")
+    p.add_argument("pattern", nargs="*", metavar="PATTERN",
+                   help="model names or shell-style wildcards, e.g. 'resnet*' (default: every "
+                   "model)")
+    p.add_argument("--batch-size", type=_batch_sizes_arg, default="1,32", metavar="N,N",
+                   help="inference batch sizes; 1 gives the latency")
+    p.add_argument("--image-size", type=_image_size_arg, metavar="H,W",
+                   help="input height and width (default: each model's own)")
+    p.add_argument("--train", action="store_true",
+                   help="also time a training step (SGD, random data) at the largest batch size")
+    p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                   default="float32", help="Keras dtype policy while the models are built and run")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="where the models run")
+    p.add_argument("--repeats", type=int, default=5, metavar="N",
+                   help="timed runs per figure (their median is reported)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (machine, versions, records) instead of a table")
+    p.add_argument("--no-gemm", action="store_true",
+                   help="with --json, skip measuring numpy's matrix-product rate")
+    p.add_argument("-o", "--output", metavar="FILE.png",
+                   help="draw throughput against GFLOPs here (PNG, SVG or PDF)")
+    p.add_argument("--csv", metavar="FILE", help="also write the records as CSV")
+    p.set_defaults(func=cmd_benchmark)
 
     return parser
 

@@ -96,3 +96,49 @@ def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: st
                  xticks_rotation="vertical", values_format="d")
     ax.set_title(title or "confusion matrix")
     return _save(fig, path)
+
+
+def plot_benchmark(records: list[dict], path: str | Path, title: str = "") -> Path:
+    """Throughput against forward GFLOPs per image, one labelled point per model.
+
+    Args:
+        records: records of `zoo.benchmark.benchmark_model`.
+        path: the image file (.png, .svg or .pdf).
+        title: the figure's title.
+
+    Returns:
+        `path`, written atomically.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6))
+    series = [("inference", lambda r: r["inference"][-1] if r["inference"] else None, "o")]
+    if any(r.get("train") for r in records):
+        series.append(("training", lambda r: r.get("train"), "s"))
+    xs_all, ys_all = [], []
+    for label, entry_of, marker in series:
+        points = [(r, entry_of(r)) for r in records if entry_of(r)]
+        if not points:
+            continue
+        batch = max(e["batch_size"] for _, e in points)
+        xs = [r["gflops"] for r, _ in points]
+        ys = [e["images_per_s"]["median"] for _, e in points]
+        lows = [y - e["images_per_s"]["min"] for y, (_, e) in zip(ys, points, strict=True)]
+        highs = [e["images_per_s"]["max"] - y for y, (_, e) in zip(ys, points, strict=True)]
+        ax.errorbar(xs, ys, yerr=[lows, highs], fmt=marker, capsize=3,
+                    label=f"{label} (batch {batch}; median, min-max)")
+        for (r, _), x, y in zip(points, xs, ys, strict=True):
+            ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(5, 5),
+                        fontsize=9)
+        xs_all += xs
+        ys_all += ys
+    # Log axes where the figures span orders of magnitude and are all positive.
+    for values, set_scale in ((xs_all, ax.set_xscale), (ys_all, ax.set_yscale)):
+        if values and min(values) > 0 and max(values) / min(values) > 10:
+            set_scale("log")
+    ax.set_xlabel("forward GFLOPs per image")
+    ax.set_ylabel("images / s")
+    ax.grid(alpha=0.3, which="both")
+    if xs_all:
+        ax.legend(loc="best")
+    ax.set_title(title or "throughput against compute")
+    return _save(fig, path)

@@ -1,0 +1,279 @@
+"""Speed of the registered models on this machine: parameters, GFLOPs, inference latency and
+throughput, and optionally training throughput, each the median of several timed runs.
+
+Every model is built with random weights (nothing is downloaded). A timed run is a number of
+calls of the compiled predict (or train) step, chosen from one calibration call so that a run
+lasts at least `min_run_seconds`; the figure of a run is its mean time per call. Nothing heavy
+is imported at module level, so the CLI can parse `--batch-size` without loading Keras.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.io import atomic_path
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """Median, quartiles and range of `values`.
+
+    Args:
+        values: one figure per timed run (at least one).
+
+    Returns:
+        A dict with `median`, `q1`, `q3` (the `"inclusive"` quartiles of `statistics.quantiles`,
+        equal to the value itself for a single run), `min`, `max` and `runs`.
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("summarize needs at least one value")
+    if len(values) > 1:
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    else:
+        q1 = q3 = values[0]
+    return {
+        "median": statistics.median(values),
+        "q1": q1,
+        "q3": q3,
+        "min": min(values),
+        "max": max(values),
+        "runs": len(values),
+    }
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """Parse `"1,32"` into sorted, distinct positive batch sizes; a bad list is a `ZooError`."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s < 1 for s in sizes):
+        raise ZooError(f"bad --batch-size '{text}': expected positive integers like 1,32")
+    return tuple(sorted(set(sizes)))
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """Parse `"H,W"` (or `"HxW"`) into two positive ints; anything else is a `ZooError`."""
+    from zoo.models.registry import parse_shape
+
+    shape = parse_shape(text)
+    if len(shape) != 2:
+        raise ZooError(f"bad --image-size '{text}': expected H,W like 32,32")
+    return shape
+
+
+def resolve_models(patterns: Sequence[str]) -> list[str]:
+    """The registered names that `patterns` (names or shell wildcards) select, in the order
+    given, each once; every model when `patterns` is empty.
+
+    An unknown plain name raises a `ZooError` with close names; a wildcard that matches
+    nothing raises one too.
+    """
+    from zoo.models.registry import get_spec, list_models
+
+    if not patterns:
+        return list_models()
+    names: list[str] = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            found = list_models(pattern)
+            if not found:
+                raise ZooError(f"no model matches '{pattern}' ('zoo models' lists them all)")
+        else:
+            found = [get_spec(pattern).name]  # raises with suggestions of close names
+        names += [n for n in found if n not in names]
+    return names
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The best rate of numpy's float32 matrix product of two `n x n` matrices, in GFLOP/s."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm-up: threads started, pages touched
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def environment(measure_gemm: bool = True) -> dict:
+    """The machine, the Keras backend and the versions that produced a benchmark."""
+    from zoo.backend import load_keras
+
+    keras = load_keras()
+    backend = keras.backend.backend()
+    library = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    if library:
+        versions[library] = getattr(sys.modules.get(library) or __import__(library),
+                                    "__version__", "unknown")
+    import numpy as np
+
+    versions["numpy"] = np.__version__
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    if measure_gemm:
+        machine["numpy_sgemm_gflops"] = round(sgemm_gflops(), 1)
+    return {"machine": machine, "backend": backend, "versions": versions}
+
+
+def _time_runs(step: Callable[[], object], repeats: int, warmup: int,
+               min_run_seconds: float) -> list[float]:
+    """Seconds per call of `step`, one figure per timed run, after `warmup` calls."""
+    for _ in range(max(1, warmup)):  # the first call traces and compiles
+        step()
+    start = time.perf_counter()
+    step()
+    once = max(time.perf_counter() - start, 1e-6)
+    calls = max(1, math.ceil(min_run_seconds / once))
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        runs.append((time.perf_counter() - start) / calls)
+    return runs
+
+
+def _measure(step, batch_size: int, repeats: int, warmup: int, min_run_seconds: float) -> dict:
+    seconds = _time_runs(step, repeats, warmup, min_run_seconds)
+    return {
+        "batch_size": batch_size,
+        "ms_per_batch": summarize([1000 * s for s in seconds]),
+        "images_per_s": summarize([batch_size / s for s in seconds]),
+    }
+
+
+def benchmark_model(
+    name: str,
+    image_size: tuple[int, int] | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    train: bool = False,
+    repeats: int = 5,
+    warmup: int = 2,
+    precision: str = "float32",
+    device: str = "cpu",
+    min_run_seconds: float = 0.2,
+    seed: int = 0,
+) -> dict:
+    """Measure one registered model with random weights.
+
+    Args:
+        name: a registered model name.
+        image_size: `(height, width)`; the channels are the model's own. Defaults to the
+            model's own input shape.
+        batch_sizes: inference batch sizes; batch 1 gives the latency. Defaults to `(1, 32)`.
+        train: also time a compiled training step (SGD, categorical cross-entropy, random
+            data) at the largest batch size. Defaults to `False`.
+        repeats: timed runs per measurement; the record keeps their median and spread.
+        warmup: untimed calls before each measurement (the first compiles).
+        precision: a Keras dtype policy (`float32`, `mixed_float16`, `mixed_bfloat16`), set
+            for this model only.
+        device: a `keras.device` name (`"cpu"` or `"gpu"`, see `zoo.backend.device_name`).
+        min_run_seconds: a timed run repeats the step until it lasts at least this long.
+        seed: seed of the random inputs and weights.
+
+    Returns:
+        A dict: `model`, `input_shape`, `params`, `gflops` (forward, per image),
+        `precision`, `device`, `inference` (one entry per batch size with `batch_size`,
+        `ms_per_batch` and `images_per_s`, each a `summarize` dict) and `train` (such an
+        entry, or `None`).
+    """
+    import numpy as np
+
+    from zoo.backend import load_keras
+    from zoo.models.flops import count_flops
+    from zoo.models.registry import build_model, check_input_shape, get_spec
+
+    if repeats < 1:
+        raise ZooError(f"--repeats must be at least 1; got {repeats}")
+    if precision not in PRECISIONS:
+        raise ZooError(f"unknown precision '{precision}'; choose {', '.join(PRECISIONS)}")
+    spec = get_spec(name)
+    shape = spec.input_shape if image_size is None else (*image_size, spec.input_shape[-1])
+    shape = check_input_shape(spec, shape)
+    keras = load_keras()
+    previous = keras.config.dtype_policy()
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    try:
+        keras.config.set_dtype_policy(precision)
+        with keras.device(device):
+            model = build_model(spec.name, input_shape=shape)
+            record = {
+                "model": spec.name,
+                "input_shape": list(shape),
+                "params": int(model.count_params()),
+                "gflops": count_flops(model) / 1e9,
+                "precision": precision,
+                "device": device,
+                "inference": [],
+                "train": None,
+            }
+            for batch in batch_sizes:
+                x = rng.random((batch, *shape), dtype=np.float32)
+                record["inference"].append(_measure(
+                    lambda x=x: model.predict_on_batch(x), batch, repeats, warmup,
+                    min_run_seconds))
+            if train:
+                batch = max(batch_sizes)
+                classes = int(model.outputs[0].shape[-1])
+                x = rng.random((batch, *shape), dtype=np.float32)
+                y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch)]
+                model.compile(optimizer="sgd", loss="categorical_crossentropy")
+                record["train"] = _measure(
+                    lambda: model.train_on_batch(x, y), batch, repeats, warmup, min_run_seconds)
+    finally:
+        keras.backend.clear_session()
+        keras.config.set_dtype_policy(previous)
+    return record
+
+
+def flatten(record: dict) -> dict:
+    """One CSV row of a `benchmark_model` record: medians with their min and max."""
+    row = {key: record[key] for key in ("model", "params", "gflops", "precision", "device")}
+    row["input_shape"] = "x".join(map(str, record["input_shape"]))
+    entries = [("", e) for e in record["inference"]]
+    if record.get("train"):
+        entries.append(("train_", record["train"]))
+    for prefix, entry in entries:
+        b = entry["batch_size"]
+        for metric in ("ms_per_batch", "images_per_s"):
+            stats = entry[metric]
+            for stat in ("median", "min", "max"):
+                suffix = "" if stat == "median" else f"_{stat}"
+                row[f"{prefix}b{b}_{metric}{suffix}"] = stats[stat]
+    return row
+
+
+def write_csv(records: Sequence[dict], path: str | Path) -> Path:
+    """Write the records as CSV, one row per model, atomically."""
+    rows = [flatten(r) for r in records]
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
