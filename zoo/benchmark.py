@@ -10,11 +10,11 @@ is imported at module level, so the CLI can parse `--batch-size` without loading
 from __future__ import annotations
 
 import csv
+import importlib
 import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,8 +121,7 @@ def environment(measure_gemm: bool = True) -> dict:
     library = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     versions = {"python": platform.python_version(), "keras": keras.__version__}
     if library:
-        versions[library] = getattr(sys.modules.get(library) or __import__(library),
-                                    "__version__", "unknown")
+        versions[library] = getattr(importlib.import_module(library), "__version__", "unknown")
     import numpy as np
 
     versions["numpy"] = np.__version__
@@ -197,6 +196,9 @@ def benchmark_model(
         `precision`, `device`, `inference` (one entry per batch size with `batch_size`,
         `ms_per_batch` and `images_per_s`, each a `summarize` dict) and `train` (such an
         entry, or `None`).
+
+    The dtype policy in force before the call is restored afterwards, and Keras' session is
+    cleared (the model is not kept).
     """
     import numpy as np
 

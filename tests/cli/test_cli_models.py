@@ -30,9 +30,10 @@ HEAVY = {"keras", "tensorflow", "tf_keras", "jax", "jaxlib", "torch"}
     [
         (["--help"], "summary"),
         (["train", "--help"], "--batch-size"),
+        (["benchmark", "--help"], "--repeats"),
         (["models", "--json"], '"name": "lenet"'),
     ],
-    ids=["help", "train-help", "models-json"],
+    ids=["help", "train-help", "benchmark-help", "models-json"],
 )
 def test_parsing_and_listing_import_no_framework(argv, expect):
     # `zoo --help` and `zoo models` must answer at once: no deep-learning framework may be
