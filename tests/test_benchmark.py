@@ -52,6 +52,8 @@ def test_patterns_select_models_in_order_once():
         resolve_models(["lenett"])
     with pytest.raises(ZooError, match="no model matches"):
         resolve_models(["nothing*"])
+    with pytest.raises(ZooError, match="name the models"):
+        resolve_models([])
 
 
 def test_json_has_the_machine_and_exactly_the_models_asked_for(bench):

@@ -75,7 +75,8 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 def resolve_models(patterns: Sequence[str]) -> list[str]:
     """The registered names that `patterns` (names or shell wildcards) select, in the order
-    given, each once; every model when `patterns` is empty.
+    given, each once. At least one is needed (`'*'` selects every model): timing all of them
+    takes long on a CPU, so it is asked for, never a default.
 
     An unknown plain name raises a `ZooError` with close names; a wildcard that matches
     nothing raises one too.
@@ -83,7 +84,8 @@ def resolve_models(patterns: Sequence[str]) -> list[str]:
     from zoo.models.registry import get_spec, list_models
 
     if not patterns:
-        return list_models()
+        raise ZooError("name the models to benchmark: names or wildcards such as 'resnet*' "
+                       "('*' for all of them; 'zoo models' lists them)")
     names: list[str] = []
     for pattern in patterns:
         if any(c in pattern for c in "*?["):

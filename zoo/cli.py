@@ -766,7 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
         "training step at the largest. Each figure is the median of --repeats timed runs after "
         "a warm-up, shown with the runs' min-max. Progress goes to stderr.")
     p.add_argument("pattern", nargs="*", metavar="PATTERN",
-                   help="model names or shell-style wildcards, e.g. 'resnet*' (default: every "
+                   help="model names or shell-style wildcards, e.g. 'resnet*' ('*' for every "
                    "model)")
     p.add_argument("--batch-size", type=_batch_sizes_arg, default="1,32", metavar="N,N",
                    help="inference batch sizes; 1 gives the latency")
