@@ -31,13 +31,8 @@ class Inputs:
                            f"model of {where} was trained on {len(labels.names)}")
 
     def skipped_files(self) -> dict[str, str]:
-        """{path: reason} of every file skipped so far: not an image by name when the folder
-        was listed, or unreadable when a batch was decoded."""
-        skipped = dict(self.splits.skipped)
-        for split in (self.splits.train, self.splits.val, self.splits.test):
-            if split is not None:
-                skipped.update(split.source.bad_files)
-        return skipped
+        """{path: reason} of every file skipped so far (`Splits.skipped_files`)."""
+        return self.splits.skipped_files()
 
 
 def prepare(config: Config, mean: tuple[float, ...] | None = None,

@@ -96,3 +96,24 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_skipped_list(path: str | Path, skipped: dict[str, str]) -> None:
+    """The complete list of skipped input files, atomically: a `#` header, then one
+    `path<TAB>reason` line each, sorted by path."""
+    lines = [f"# {len(skipped)} skipped input files: path<TAB>reason"]
+    lines += [f"{file}\t{reason}" for file, reason in sorted(skipped.items())]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_skipped_list(path: str | Path) -> dict[str, str]:
+    """{path: reason} of a list `write_skipped_list` wrote; empty when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    skipped = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            file, _, reason = line.partition("\t")
+            skipped[file] = reason
+    return skipped

@@ -26,7 +26,13 @@ from pathlib import Path
 
 from zoo.config import dump, load_yaml
 from zoo.errors import ZooError
-from zoo.io import remove_stale_temps, write_json, write_text
+from zoo.io import (
+    read_skipped_list,
+    remove_stale_temps,
+    write_json,
+    write_skipped_list,
+    write_text,
+)
 
 CONFIG = "config.yaml"
 LABELS = "labels.json"
@@ -221,20 +227,11 @@ class RunDir:
 
     def read_skipped(self) -> dict[str, str]:
         """{path: reason} of every skipped input file, as `write_skipped` wrote them."""
-        if not self.skipped_file.is_file():
-            return {}
-        skipped = {}
-        for line in self.skipped_file.read_text().splitlines():
-            if line and not line.startswith("#"):
-                path, _, reason = line.partition("\t")
-                skipped[path] = reason
-        return skipped
+        return read_skipped_list(self.skipped_file)
 
     def write_skipped(self, skipped: dict[str, str]) -> None:
         """The complete list of skipped files: one `path<TAB>reason` line each."""
-        lines = [f"# {len(skipped)} skipped input files: path<TAB>reason"]
-        lines += [f"{path}\t{reason}" for path, reason in sorted(skipped.items())]
-        write_text(self.skipped_file, "\n".join(lines) + "\n")
+        write_skipped_list(self.skipped_file, skipped)
 
 
 def load_model(path: str | Path, compile: bool = True):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.backend import keras_home
+from zoo.backend import keras_home, load_keras
 from zoo.data.formats import check_hdf5, read_cifar, read_hdf5_split, read_idx
 from zoo.data.sources import IMAGE_SUFFIXES, ArraySource, FileSource, HDF5Source
 from zoo.errors import ZooError, ZooRuntimeError
@@ -76,6 +76,15 @@ class Splits:
     origin: str
     augmentation: dict
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def skipped_files(self) -> dict[str, str]:
+        """{path: reason} of every file skipped so far: not an image by name when the folder
+        was listed, or unreadable when a batch was decoded."""
+        skipped = dict(self.skipped)
+        for split in (self.train, self.val, self.test):
+            if split is not None:
+                skipped.update(split.source.bad_files)
+        return skipped
 
     @property
     def num_classes(self) -> int:
@@ -240,7 +249,7 @@ def _load_mnist_like(name: str, data_dir: str | None, keras_loader: str, url: st
         )
         return train, test, str(directory)
     try:
-        import keras
+        keras = load_keras()  # quietly: TensorFlow's start-up logs stay off the terminal
 
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, keras_loader).load_data()
     except Exception as exc:  # offline, or a broken cache
@@ -272,7 +281,7 @@ def _load_cifar(name: str, data_dir: str | None, hundred: bool) -> Loaded:
         train, test, names = read_cifar(directory / group[0], hundred=hundred)
         return _arrays(train, test, names, str(directory / group[0]))
     try:
-        import keras
+        keras = load_keras()  # quietly: TensorFlow's start-up logs stay off the terminal
 
         loader = keras.datasets.cifar100 if hundred else keras.datasets.cifar10
         train, test = loader.load_data()

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.io import write_skipped_list
 
 CHUNK = 256  # images decoded, then written, at a time
 
@@ -81,7 +82,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from zoo.data.datasets import LoadOptions, _load_folder
-    from zoo.io import atomic_path, write_text
+    from zoo.io import atomic_path
 
     prefix, colon, path = dataset.partition(":")
     if prefix != "folder" or not colon or not path:
@@ -142,7 +143,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
             raise ZooError(f"{dataset}: no readable training image; nothing written")
         listing = skipped_list_path(output)  # before the file appears: never one without it
         if skipped:
-            write_text(listing, "".join(f"{p}\t{r}\n" for p, r in sorted(skipped.items())))
+            write_skipped_list(listing, skipped)
         else:
             listing.unlink(missing_ok=True)  # a list from an earlier build of the same file
     return BuildResult(path=output, counts=counts, image_shape=(height, width, channels),

@@ -150,7 +150,9 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
 
     from zoo import __version__
     from zoo.data.datasets import load_dataset
+    from zoo.data.hdf5build import skipped_list_path
     from zoo.data.pipeline import Transform, load_batch
+    from zoo.io import write_skipped_list
 
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1; got {batch_size}")
@@ -202,11 +204,12 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
         if is_disk_full(exc):
             raise ZooRuntimeError(f"no space left on device writing {output}") from None
         raise
-    skipped = dict(splits.skipped)
-    for split in (splits.train, splits.val, splits.test):
-        if split is not None:
-            skipped.update(split.source.bad_files)
+    skipped = splits.skipped_files()
+    listing = skipped_list_path(output)
     if skipped:
-        log.warning("skipped %d input files (not images, or unreadable): %s", len(skipped),
-                    ", ".join(sorted(skipped)[:5]) + (" ..." if len(skipped) > 5 else ""))
+        write_skipped_list(listing, skipped)
+        log.warning("skipped %d input files (not images, or unreadable); the list is in %s",
+                    len(skipped), listing)
+    else:
+        listing.unlink(missing_ok=True)  # a list from an earlier extraction to the same file
     return output
