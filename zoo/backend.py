@@ -126,3 +126,18 @@ def set_rng_state(state) -> None:
         for i in range(torch.cuda.device_count()):
             if f"torch_cuda_{i}" in state:
                 torch.cuda.set_rng_state(torch.from_numpy(state[f"torch_cuda_{i}"].copy()), i)
+
+
+def predict_batch(model, x, size: int):
+    """`model.predict_on_batch(x)` with `x` padded to `size` rows (zeros), the padding's
+    outputs dropped. A model then sees one input shape however its batches end (the last
+    one short, or unreadable files dropped), so backends that compile per shape
+    (TensorFlow's tf.function, JAX's jit) trace once, not once per shape, and TensorFlow's
+    "triggered tf.function retracing" warnings stay off the terminal. Rows are independent
+    at inference, so the real rows' outputs are unchanged."""
+    import numpy as np
+
+    count = len(x)
+    if count < size:
+        x = np.concatenate([x, np.zeros((size - count, *x.shape[1:]), dtype=x.dtype)])
+    return np.asarray(model.predict_on_batch(x))[:count]

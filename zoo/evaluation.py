@@ -18,6 +18,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from zoo.backend import predict_batch
 from zoo.config import Config
 from zoo.data.pipeline import load_batch
 from zoo.errors import ZooError, ZooRuntimeError
@@ -110,7 +111,7 @@ def predict_split(model, split, transform, batch_size: int = 256):
             if i + 1 < len(chunks):
                 pending = loader.submit(load_batch, split, chunks[i + 1], transform)
             if len(x):
-                probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
+                probs.append(np.asarray(predict_batch(model, x, batch_size), dtype=np.float64))
                 labels.append(y)
             bar.advance(task, len(chunks[i]))
     if not probs:

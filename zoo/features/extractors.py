@@ -136,9 +136,14 @@ class CNN(Extractor):
         self.input_shape = tuple(description["input_shape"])
         self.dim = int(description["dim"])
         self._description = description
+        self._batch = 0  # the largest batch seen: every call is padded to it
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        out = self.model.predict_on_batch(self.preprocess(np.asarray(images, np.float32)))
+        from zoo.backend import predict_batch
+
+        self._batch = max(self._batch, len(images))
+        out = predict_batch(self.model, self.preprocess(np.asarray(images, np.float32)),
+                            self._batch)
         return np.asarray(out, dtype=np.float32).reshape(len(images), -1)
 
     def describe(self) -> dict:
