@@ -119,6 +119,27 @@ def predict_split(model, split, transform, batch_size: int = 256):
     return np.concatenate(probs), np.concatenate(labels)
 
 
+def run_inputs(run: RunDir, labels, dataset: str | None = None) -> Inputs:
+    """The inputs a run's model takes, prepared from its saved settings and `labels` (its
+    size, preprocessing and mean); on `dataset` instead of its own, which must have the same
+    classes."""
+    config = Config(run.read_config())
+    if dataset:
+        config = config.replace(dataset=dataset)
+    inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
+    inputs.check_classes(labels, str(run))
+    return inputs
+
+
+def best_model(run: RunDir, advice: str):
+    """A run's best model, for predictions only (no optimizer), or a one-line error ending
+    in `advice` when no epoch finished with a finite loss."""
+    if not run.best_model.is_file():
+        raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "
+                              f"finite loss); {advice}")
+    return load_model(run.best_model, compile=False)
+
+
 def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
                  inputs: Inputs | None = None,
                  extra: dict | None = None, console=None) -> dict:
@@ -138,19 +159,12 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     labels = run.read_labels()
     if inputs is None:
-        config = Config(run.read_config())
-        if dataset:
-            config = config.replace(dataset=dataset)
-        inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
-        inputs.check_classes(labels, str(run))
+        inputs = run_inputs(run, labels, dataset)
         saved = run.read_metrics()
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
                                            "stopped", "model")}
         extra["dataset"] = inputs.splits.name
-    if not run.best_model.is_file():
-        raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "
-                              "finite loss); try a lower --lr")
-    model = load_model(run.best_model, compile=False)  # predictions only
+    model = best_model(run, "try a lower --lr")
     which, chosen = inputs.splits.eval_split(split)
     probs, y = predict_split(model, chosen, inputs.eval_transform)
     try:
@@ -185,15 +199,8 @@ def _member_probs(run: RunDir, dataset: str | None, split: str):
     """`(labels, split name, dataset name, probabilities, image labels)` of one member of an
     ensemble: its best model, on its own inputs (its own size, preprocessing and mean)."""
     labels = run.read_labels()
-    config = Config(run.read_config())
-    if dataset:
-        config = config.replace(dataset=dataset)
-    inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
-    inputs.check_classes(labels, str(run))
-    if not run.best_model.is_file():
-        raise ZooRuntimeError(f"{run} has no {run.best_model.name} (no epoch finished with a "
-                              "finite loss); leave it out of the ensemble")
-    model = load_model(run.best_model, compile=False)
+    inputs = run_inputs(run, labels, dataset)
+    model = best_model(run, "leave it out of the ensemble")
     which, chosen = inputs.splits.eval_split(split)
     probs, y = predict_split(model, chosen, inputs.eval_transform)
     if not len(y):
