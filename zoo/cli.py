@@ -391,13 +391,11 @@ def _classic_names() -> tuple[str, ...]:
 
 
 def cmd_extract(args) -> int:
-    from pathlib import Path
+    from zoo.features.hdf5 import check_output, extract
 
-    if Path(args.output).suffix.lower() not in (".h5", ".hdf5"):
-        raise ZooError(f"cannot write '{args.output}': the features file must end in .h5")
+    check_output(args.output)  # before a CNN is built
     _setup_logging()
     extractor = _extractor_from_args(args.model, args)
-    from zoo.features.hdf5 import extract
 
     extract(extractor, args.dataset, args.output, seed=args.seed, val_split=args.val_split,
             limit=args.limit, data_dir=args.data_dir, classes=args.classes,

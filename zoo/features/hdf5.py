@@ -27,6 +27,15 @@ import numpy as np
 
 from zoo.errors import ZooError, ZooRuntimeError
 
+
+def check_output(output: str | Path) -> Path:
+    """`output` as a `Path`, or a one-line error unless it names an HDF5 file."""
+    output = Path(output)
+    if output.suffix.lower() not in (".h5", ".hdf5"):
+        raise ZooError(f"cannot write '{output}': the features file must end in .h5")
+    return output
+
+
 log = logging.getLogger("zoo")
 
 SPLITS = ("train", "val", "test")
@@ -156,9 +165,7 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
 
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1; got {batch_size}")
-    output = Path(output)
-    if output.suffix.lower() not in (".h5", ".hdf5"):
-        raise ZooError(f"cannot write '{output}': the features file must end in .h5")
+    output = check_output(output)
     shape = tuple(extractor.input_shape)
     splits = load_dataset(dataset, seed=seed, val_split=val_split, limit=limit,
                           data_dir=data_dir, image_size=shape[:2], channels=3,
