@@ -44,6 +44,22 @@ def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
+def backend_name() -> str:
+    """The backend Keras will load, without loading it: `KERAS_BACKEND`, else the one
+    `keras.json` names, else tensorflow (Keras' own order)."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    try:
+        return json.loads((keras_home() / "keras.json").read_text()).get("backend",
+                                                                         "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def load_keras():
     """Import and return `keras`, with its backend initialised quietly."""
     if "keras" in sys.modules:

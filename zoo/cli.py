@@ -172,7 +172,8 @@ def _setup_logging() -> None:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=_console(stderr=True), show_time=False, show_path=False)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
+    # zoo's own notes at INFO; other libraries' (JAX's backend probe, say) only from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
     logging.getLogger("zoo").setLevel(logging.INFO)
 
 
@@ -201,11 +202,17 @@ def cmd_train(args) -> int:
             if source_run is not None:
                 flags["model"] = source_run.read_config().get("model")
         config = resolve(config_file, flags)
+    from zoo.backend import backend_name
+    from zoo.training.distribution import check, launch_from
+
+    launch = launch_from(args.coordinator, args.num_processes, args.process_id,
+                         args.coordinator_timeout)
+    check(config.distribute, launch, backend_name())  # before Keras loads
     _setup_logging()
     _load_keras()
     from zoo.training.trainer import train
 
-    run_dir = train(config, resume=args.resume, console=_console())
+    run_dir = train(config, resume=args.resume, console=_console(), launch=launch)
     print(run_dir)
     return 0
 
@@ -531,7 +538,8 @@ def _add_train_flags(p) -> None:
     from zoo.config import FIELDS
 
     titles = {"model": "model", "data": "data", "optimizer": "optimizer",
-              "schedule": "learning-rate schedule", "run": "run"}
+              "schedule": "learning-rate schedule", "run": "run",
+              "distribution": "distribution (several devices, processes or hosts)"}
     groups = {key: p.add_argument_group(title) for key, title in titles.items()}
     for f in FIELDS:
         default = "" if f.default is None else f" (default: {f.default})"
@@ -544,6 +552,19 @@ def _add_train_flags(p) -> None:
             if f.choices:
                 kwargs.update(choices=f.choices, metavar="{" + ",".join(f.choices) + "}")
         groups[f.group].add_argument(f.flag, **kwargs)
+    # How this process joins the others: given to each process, never saved with the run.
+    group = groups["distribution"]
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="JAX, several processes: the address of process 0, the same for "
+                       "all (default: $KERAS_DISTRIBUTION_JOB_ADDRESSES, or SLURM's)")
+    group.add_argument("--num-processes", type=int, metavar="N",
+                       help="the number of processes training together (default: "
+                       "$KERAS_DISTRIBUTION_NUM_PROCESSES, or SLURM's, or 1)")
+    group.add_argument("--process-id", type=int, metavar="I",
+                       help="this process's index, 0 to N-1; process 0 writes the run "
+                       "(default: $KERAS_DISTRIBUTION_PROCESS_ID, or SLURM's)")
+    group.add_argument("--coordinator-timeout", type=int, metavar="SECONDS",
+                       help="how long to wait for every process to join (default: 300)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,15 +102,20 @@ FIELDS: tuple[Field, ...] = (
     Field("tensorboard", bool, False, "write TensorBoard logs to RUN_DIR/tensorboard", "run"),
     Field("steps_per_execution", int, 0, "training steps per compiled call; 0: auto (8, or 1 "
           "under torch, which allows no other)", "run", metavar="N"),
+    # distribution (where each process joins a cluster is given by flags, not saved)
+    Field("distribute", str, "none", "data-parallel: replicate the model on every device "
+          "(JAX: of every process) and split each batch between them; --batch-size stays the "
+          "global batch", "distribution", choices=("none", "data-parallel")),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
 # What `zoo train --resume RUN` may change: how long the run goes on and what it keeps on the
 # way. Everything else (model, data, batch size, optimizer, rate, schedule, seed, ...) is the
-# run's plan: changing it half-way is a new run, not a resume.
+# run's plan: changing it half-way is a new run, not a resume. `distribute` is where it runs,
+# not what: data-parallel computes the same global batch (the number of processes must stay).
 RESUMABLE = frozenset({"epochs", "early_stop", "checkpoint_every", "tensorboard",
-                       "steps_per_execution", "data_dir"})
+                       "steps_per_execution", "data_dir", "distribute"})
 
 
 class Config(Mapping):

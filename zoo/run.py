@@ -102,11 +102,18 @@ class RunDir:
     @classmethod
     def create(cls, parent: str | Path, name: str) -> RunDir:
         """A new, empty run directory `parent/name`; never one that holds anything."""
+        run = cls.check_new(parent, name)
+        run.path.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @classmethod
+    def check_new(cls, parent: str | Path, name: str) -> RunDir:
+        """The run directory `create` would make, checked but not made (the other processes
+        of a distributed run, while process 0 creates it)."""
         path = Path(parent) / name
         if path.exists() and any(path.iterdir()):
             raise ZooError(f"run directory {path} already exists; continue it with "
                            f"'zoo train --resume {path}' or choose another --name")
-        path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
     @classmethod

@@ -3,6 +3,11 @@
 Batches are assembled in loader threads (OpenCV and numpy release the GIL), overlapping the
 training step. The order of epoch `e` and the augmentation of each batch depend only on
 `(seed, e, batch index)`, so a resumed run sees exactly the batches an uninterrupted one would.
+
+Under data-parallel training each process reads only its share of every batch (`shard`): the
+same global batch, in the same order, with the same augmentation draws as one process would
+make, cut into equal parts. The short last batch of an epoch is cut to a multiple of the
+device count (`multiple`), as the devices need equal parts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from zoo.data.preprocessing import (
     batches_per_epoch,
     resize_and_crop,
     scale_pixels,
+    skip_draws,
 )
 from zoo.errors import ZooError
 
@@ -41,14 +47,18 @@ class Transform:
         return scale_pixels(images, self.mode, list(self.mean) if self.mean else None)
 
 
-def load_batch(split, chunk: np.ndarray, transform: Transform, rng=None):
-    """Images `chunk` of `split`, transformed, and their labels; unreadable files dropped."""
+def load_batch(split, chunk: np.ndarray, transform: Transform, rng=None, offset: int = 0):
+    """Images `chunk` of `split`, transformed, and their labels; unreadable files dropped.
+    `offset`: where `chunk` starts in its global batch (a process's share), so that the
+    augmentation draws are the ones the whole batch would make at those rows."""
     images, ok = split.source.load(chunk)
     labels = split.source.labels[chunk]
     if not ok.all():
         images, labels = images[ok], labels[ok]
     if not len(images):
         return np.zeros((0, *transform.size, transform.channels), np.float32), labels
+    if offset and rng is not None and transform.augment:
+        skip_draws(rng, offset, **transform.augment)
     return transform(images, rng), labels
 
 
@@ -57,9 +67,19 @@ def default_workers() -> int:
 
 
 def make_sequence(split, transform: Transform, num_classes: int, batch_size: int, *,
-                  shuffle: bool = False, seed: int = 0, epoch: int = 0, one_hot: bool = True):
-    """A `PyDataset` over `split` (see `BatchSequence`)."""
+                  shuffle: bool = False, seed: int = 0, epoch: int = 0, one_hot: bool = True,
+                  shard: tuple[int, int] | None = None, multiple: int = 1):
+    """A `PyDataset` over `split` (see `BatchSequence`): global batches of `batch_size`, of
+    which it yields share `shard = (index, count)` (all of each batch when None). With
+    `multiple` > 1 the last batch is cut to a multiple of it (the images cut change with
+    each epoch's order); an epoch whose last batch would be empty ends one batch earlier."""
     import keras
+
+    parts = shard[1] if shard else 1
+    if multiple % parts:
+        raise ValueError(f"multiple={multiple} must divide by the {parts} shards")
+    full, rest = divmod(len(split), batch_size)
+    last = rest - rest % multiple  # the last batch's size, 0: none
 
     class BatchSequence(keras.utils.PyDataset):
         def __init__(self):
@@ -80,21 +100,36 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
             return rng.permutation(self.split.indices)
 
         def __len__(self):
-            return batches_per_epoch(len(self.split), self.batch_size)
+            if multiple == 1:
+                return batches_per_epoch(len(self.split), self.batch_size)
+            return max(1, full + (1 if last else 0))
+
+        def _span(self, index):
+            """Where this process's share of batch `index` lies in the epoch's order, and
+            where it starts within its batch."""
+            size = self.batch_size if index < full or multiple == 1 else last
+            start = index * self.batch_size
+            if shard is None:
+                return start, start + size, 0
+            part = size // parts
+            return start + shard[0] * part, start + (shard[0] + 1) * part, shard[0] * part
 
         def _chunk(self, index):
-            return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+            begin, end, _ = self._span(index)
+            return self._order[begin:end]
 
         def __getitem__(self, index):
             rng = np.random.default_rng([self.seed, self.epoch, index]) if self.shuffle else None
-            x, labels = load_batch(self.split, self._chunk(index), self.transform, rng)
+            offset = self._span(index)[2]
+            x, labels = load_batch(self.split, self._chunk(index), self.transform, rng, offset)
             # A batch whose files were all unreadable would reach the model empty: take the
             # next batches' files of this epoch's order instead (the same every run).
             for later in range(1, len(self)):
                 if len(x):
                     break
-                chunk = self._chunk((index + later) % len(self))
-                x, labels = load_batch(self.split, chunk, self.transform, rng)
+                later_index = (index + later) % len(self)
+                x, labels = load_batch(self.split, self._chunk(later_index), self.transform, rng,
+                                       self._span(later_index)[2])
             if not len(x):
                 raise ZooError(f"none of the {len(self.split)} files of a split could be read "
                                "as an image")

@@ -71,6 +71,15 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, rotation=0.0, sh
     return out
 
 
+def skip_draws(rng: np.random.Generator, images: int, rotation=0.0, shift=0.0, zoom=0.0,
+               flip=False) -> None:
+    """Advance `rng` past the draws `augment_batch` makes for `images` images: a process
+    augmenting rows k.. of a global batch then draws what one process would for them."""
+    per_image = bool(rotation) + bool(zoom) + 2 * bool(shift) + bool(flip)
+    if per_image and images:
+        rng.random(per_image * images)  # uniform() and random() each take one double
+
+
 def scale_pixels(images: np.ndarray, mode: str, mean: list[float] | None = None) -> np.ndarray:
     """uint8 pixels -> the float32 input the model expects (see `PREPROCESSING_MODES`)."""
     x = images.astype(np.float32)

@@ -46,8 +46,11 @@ def current_lr(optimizer) -> float:
 
 
 def save_model(model, path) -> None:
-    """`model.save`, atomically: the file is whole or absent."""
-    with atomic_path(path) as tmp:
+    """`model.save`, atomically: the file is whole or absent. Outside any distribution, so
+    that process 0 of a multi-process run saves alone (`distribution.local`)."""
+    from zoo.training.distribution import local
+
+    with atomic_path(path) as tmp, local():
         model.save(tmp)
 
 

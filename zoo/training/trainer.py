@@ -4,6 +4,10 @@
                                                     -> TrainingState -> _fit -> evaluate_run
     train(config, resume=RUN_DIR)  -> _resumed_run /
 
+Under `--distribute data-parallel` (`zoo.training.distribution`) the model is built, loaded
+and trained in the distribution's scope; every process trains, process 0 alone writes the run
+directory and evaluates the best model, on one device.
+
 Backend-agnostic: Keras and numpy only, except the optional determinism switch, which is a
 TensorFlow-only call.
 """
@@ -31,7 +35,7 @@ from zoo.inputs import Inputs, prepare  # noqa: E402
 from zoo.io import is_disk_full  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
 from zoo.run import Labels, RunDir, load_model  # noqa: E402
-from zoo.training import transfer  # noqa: E402
+from zoo.training import distribution, transfer  # noqa: E402
 from zoo.training.callbacks import (  # noqa: E402
     MODE,
     BestModel,
@@ -68,11 +72,15 @@ class TrainingState:
 
 
 def train(config: Config, resume: str | Path | None = None, callbacks=None,
-          console=None) -> Path:
+          console=None, launch: distribution.Launch | None = None) -> Path:
     """Train per `config`, or continue the run in `resume` (whose saved plan `config` is),
-    then evaluate the best model; return the run directory."""
+    then evaluate the best model; return the run directory. `launch`: how this process joins
+    the others of a multi-process data-parallel run."""
     _check_tensorboard(config)
     transfer.check(config)
+    distribution.reset()
+    # first: JAX joins the other processes before its first computation
+    dist = distribution.setup(config.distribute, config.batch_size, launch)
     _set_seed(config)
     keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     if resume is None:
@@ -81,26 +89,35 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
                          preprocessing=source.preprocessing if source else None)
         if not len(inputs.splits.train):
             raise ZooError(f"{inputs.splits.name}: the training split is empty")
+        # Every process checks the name before the model is built (whose variables the
+        # processes create together), so none can see process 0's new directory as taken.
+        run = RunDir.check_new(config.output, _run_name(config))
         # the model before the run directory: a bad source or layer leaves no directory
-        model, phase = _build(config, inputs)
-        run, saved = RunDir.create(config.output, _run_name(config)), None
+        with dist.scope():
+            model, phase = _build(config, inputs)
+        if dist.is_writer:
+            run = RunDir.create(run.path.parent, run.path.name)
+        saved = None
     else:
         run = RunDir.open(resume)
         saved = run.read_state()
         if saved is None:
             raise ZooError(f"{run}: nothing to resume (no completed epoch in checkpoint/); "
                            "start the run again")
+        distribution.check_resume(dist, saved.get("distribution", {}).get("processes", 1),
+                                  str(run))
         if saved["epoch"] >= config.epochs:  # before the dataset loads
             raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
                            f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
         labels = run.read_labels()
         inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
     try:
-        if saved is None:
-            state = _new_run(run, config, inputs, model, phase)
-        else:
-            state = _resumed_run(run, saved, config, inputs)
-        _fit(state, config, inputs, callbacks, console)
+        with dist.scope():
+            if saved is None:
+                state = _new_run(run, config, inputs, model, phase, dist)
+            else:
+                state = _resumed_run(run, saved, config, inputs, dist)
+            _fit(state, config, inputs, callbacks, console, dist)
     except OSError as exc:
         if is_disk_full(exc):
             raise _disk_full(exc, run) from None
@@ -109,8 +126,12 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
 
 
 def _run_name(config: Config) -> str:
-    return config.name or "{}-{}-{}".format(
-        config.model, config.dataset.split(":")[0], datetime.now().strftime("%Y%m%d-%H%M%S"))
+    if config.name:
+        return config.name
+    # the processes of a distributed run agree on process 0's clock
+    stamp = datetime.fromtimestamp(distribution.broadcast_int(int(datetime.now().timestamp())))
+    return "{}-{}-{}".format(config.model, config.dataset.split(":")[0],
+                             stamp.strftime("%Y%m%d-%H%M%S"))
 
 
 def _build(config: Config, inputs: Inputs):
@@ -129,7 +150,10 @@ def _build(config: Config, inputs: Inputs):
     return model, phase
 
 
-def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase) -> TrainingState:
+def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
+             dist: distribution.Distribution) -> TrainingState:
+    if not dist.is_writer:
+        return TrainingState(run, model, phase=phase)
     splits = inputs.splits
     run.write_config(config.replace(name=None))  # reproducing the run makes a new directory
     run.write_labels(Labels(
@@ -143,9 +167,11 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase) -> Train
     return TrainingState(run, model, phase=phase)
 
 
-def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> TrainingState:
+def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
+                 dist: distribution.Distribution) -> TrainingState:
     inputs.check_classes(run.read_labels(), str(run))
-    run.remove_stale_temps()  # files a killed run was writing
+    if dist.is_writer:
+        run.remove_stale_temps()  # files a killed run was writing
     model = load_model(run.checkpoint_dir / saved["model_file"])
     seeds = np.load(run.checkpoint_dir / saved["seeds_file"])
     for i, variable in enumerate(seed_variables(model)):
@@ -162,7 +188,8 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
         if not isinstance(schedule, float):  # a float rate lives on in the restored variable
             model.optimizer.learning_rate = schedule
     model.steps_per_execution = steps_per_execution(config, steps)
-    run.write_config(config.replace(name=None))  # the plan, with any extension
+    if dist.is_writer:
+        run.write_config(config.replace(name=None))  # the plan, with any extension
     restore = {k: v for k, v in saved.items() if isinstance(v, dict)}
     if "best_model" not in restore and "best" in saved:  # state.json of zoo before 0.2
         restore["best_model"] = {"best": saved["best"]}
@@ -170,25 +197,33 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs) -> Tr
                          restore, backend_rng, phase)
 
 
-def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, console) -> None:
+def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, console,
+         dist: distribution.Distribution) -> None:
     splits, run = inputs.splits, state.run
     monitor = config.monitor
     if monitor.startswith("val_") and splits.val is None:
         log.warning("no validation split: monitoring %s instead of %s", monitor[4:], monitor)
         monitor = monitor[4:]
     tracker = PhaseTracker(state.phase)
-    cbs, guard, history, early = _callbacks(state, config, inputs, monitor, tracker)
+    cbs, guard, history, early = _callbacks(state, config, inputs, monitor, tracker, dist)
     cbs += list(callbacks or [])
+    # each process reads its share of every global batch (all of it, in one process)
+    sharding = dict(shard=dist.shard(), multiple=dist.batch_multiple())
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
-                        epoch=state.initial_epoch)
+                        epoch=state.initial_epoch, **sharding)
     val_seq = (make_sequence(splits.val, inputs.eval_transform, splits.num_classes,
-                             config.batch_size) if splits.val is not None else None)
+                             config.batch_size, **sharding) if splits.val is not None else None)
     if console is not None:
         console.print(f"training {inputs.spec.name} on {splits.name}: "
                       f"{len(splits.train)} train / {len(splits.val) if splits.val else 0} val "
                       f"images of {'x'.join(map(str, inputs.input_shape))}, "
                       f"epochs {state.initial_epoch + 1}-{config.epochs}, run {run}")
+        console.print(dist.describe() if dist.parallel or dist.num_processes > 1
+                      else f"on {dist.devices[0]}, batch {config.batch_size}")
+        if dist.process_id:
+            console.print(f"process {dist.process_id} of {dist.num_processes}: process 0 "
+                          "writes the run directory")
     # One fit, or one per phase of a transfer run (each phase compiles its own optimizer).
     stages = transfer.phases(config) if config.pretrained else [(None, config.epochs)]
     start = state.initial_epoch
@@ -213,15 +248,17 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                 initial_epoch=start,
                 shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' would not resume
                 callbacks=cbs,
-                verbose=1 if sys.stdout.isatty() else 2,
+                verbose=(1 if sys.stdout.isatty() else 2) if dist.is_writer else 0,
             )
             start = end
             if guard.stopped:  # an early stop of the head phase still fine-tunes
                 break
     finally:  # whatever stopped the fit, the files it skipped are listed
         skipped = inputs.skipped_files()
-        if skipped:
+        if skipped and dist.is_writer:
             run.write_skipped({**run.read_skipped(), **skipped})
+    if not dist.is_writer:
+        return  # process 0 evaluates and writes the metrics
 
     rows = history.history
     stopped_early = early is not None and early.stopped_epoch
@@ -239,17 +276,21 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
         "stopped": "nan_loss" if guard.stopped else "early_stop" if stopped_early else None,
         "model": inputs.spec.name,
         "dataset": splits.name,
+        "distribution": dist.record(),
     }
-    evaluate_run(run, inputs=inputs, extra=extra, console=console)
+    with distribution.local():  # the best model, freshly loaded, on one device
+        evaluate_run(run, inputs=inputs, extra=extra, console=console)
 
 
 def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str,
-               tracker: PhaseTracker):
-    """The callbacks of a fit, in the order their epoch-end writes must happen."""
+               tracker: PhaseTracker, dist: distribution.Distribution):
+    """The callbacks of a fit, in the order their epoch-end writes must happen. In a
+    multi-process run the others train with the callbacks that decide (NaN, early stop,
+    plateau), which see the same global metrics; only process 0 writes."""
     run, restore = state.run, state.restore
     guard = NaNGuard()
     best = BestModel(run, monitor, guard, restore=restore.get("best_model"))
-    resumables = {"best_model": best}
+    resumables = {"best_model": best, "distribution": DistributionRecord(dist)}
     if tracker.phase is not None:
         resumables["transfer"] = tracker
     cbs = [RestoreRNG(state.backend_rng)] if state.backend_rng is not None else []
@@ -263,15 +304,29 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
         early = resumables["early_stop"] = ResumableEarlyStopping(
             monitor=monitor, mode=MODE[monitor], patience=config.early_stop,
             restore=restore.get("early_stop"))
-    cbs += [cb for key, cb in resumables.items() if key not in ("best_model", "transfer")]
+    cbs += [cb for key, cb in resumables.items()
+            if key not in ("best_model", "transfer", "distribution")]
+    history = HistoryMonitor(run, state.history, guard)
+    if not dist.is_writer:
+        return cbs, guard, history, early
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
-    history = HistoryMonitor(run, state.history, guard)
     cbs += [best, SkippedFiles(run, inputs.skipped_files)]
     if config.checkpoint_every:
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
     cbs += [history, ResumeCheckpoint(run, resumables, guard)]  # the commit point last
     return cbs, guard, history, early
+
+
+class DistributionRecord(Resumable):
+    """How many processes trained the run, saved with each checkpoint: a resume must bring
+    as many."""
+
+    def __init__(self, dist: distribution.Distribution):
+        self.dist = dist
+
+    def resume_state(self) -> dict:
+        return {"processes": self.dist.num_processes, "devices": self.dist.devices}
 
 
 class PhaseTracker(Resumable):
@@ -340,11 +395,17 @@ def steps_per_execution(config: Config, steps_per_epoch: int) -> int:
     """Training steps per compiled call. Eight amortise Keras' per-call overhead, which
     matters for small models: LeNet through zoo's pipeline trains 9% faster on the 2-core CPU,
     MiniVGGNet the same (BENCHMARKS.md). The steps, and so the weights, are unchanged; batch
-    callbacks see every eighth batch. The torch backend runs one step per call only."""
-    if keras.backend.backend() == "torch":
+    callbacks see every eighth batch. The torch backend runs one step per call only, and so
+    does TensorFlow's MirroredStrategy here (Keras' multi-step loop over a distributed
+    PyDataset fails with "Graph execution error ... while/cond/Placeholder" in Keras 3.15)."""
+    dist = distribution.active()
+    single = ("the torch backend" if keras.backend.backend() == "torch" else
+              "TensorFlow's MirroredStrategy" if dist and dist.parallel
+              and dist.backend == "tensorflow" else None)
+    if single:
         if config.steps_per_execution > 1:
-            log.warning("the torch backend runs one step per call; ignoring "
-                        "steps_per_execution=%d", config.steps_per_execution)
+            log.warning("%s runs one step per call; ignoring steps_per_execution=%d", single,
+                        config.steps_per_execution)
         return 1
     return max(1, min(config.steps_per_execution or 8, steps_per_epoch))
 

@@ -1,0 +1,355 @@
+"""Data-parallel training (`zoo train --distribute data-parallel`), proven on CPU devices.
+
+JAX: two CPU devices in one process (XLA_FLAGS=--xla_force_host_platform_device_count=2) and
+two processes on localhost (gloo collectives), each against the single-device run of the same
+plan. TensorFlow: MirroredStrategy over two logical CPU devices (ZOO_CPU_DEVICES=2). Every
+process is started and stopped by the test, under a time bound.
+
+Tolerance: the data-parallel step sums each half-batch's gradient and all-reduces them, a
+different float32 order than one device's, and training amplifies that (BatchNorm over small
+batches most). Measured on this plan: losses agree to 4e-5 (relative), weights to 4.3e-4 after
+9 steps, while epochs 2-3 moved them by 0.23; a single-device run whose initial weights are
+perturbed by 1e-7 (relative) drifts as far (1.8e-3 after 8 steps, BENCHMARKS.md). So: losses
+to LOSS_RTOL, weights to WEIGHT_ATOL, which must stay a hundred times below what training
+moved. A resumed run is the same processes on the same batches: it must match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.data.pipeline import Transform, make_sequence
+
+WEIGHT_ATOL = 1.5e-3
+LOSS_RTOL = 1e-4
+PLAN = ["--model", "minivggnet", "--dataset", "digits", "--image-size", "16,16",
+        "--limit", "96", "--batch-size", "32", "--epochs", "3", "--lr", "0.001",
+        "--checkpoint-every", "1"]
+JAX_TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+needs_jax = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("jax") is None,
+    reason="jax is not installed (pip install -e '.[jax]')")
+
+
+def _env(backend: str, cache: Path | None = None, **extra) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", **extra}
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    if cache is not None:  # the processes of later launches reuse the compiled steps
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    return env
+
+
+def _zoo(*argv) -> list[str]:
+    return [sys.executable, "-m", "zoo", "train", *map(str, argv)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_all(commands, timeout=240) -> list[subprocess.CompletedProcess]:
+    """Start every (argv, env) at once, wait for all within `timeout`; on expiry kill all."""
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for argv, env in commands]
+    deadline = time.monotonic() + timeout
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
+
+
+def _processes(tmp_path, name, extra=(), port=None, resume=False):
+    port = port or _free_port()
+    common = ["--distribute", "data-parallel", "--coordinator", f"127.0.0.1:{port}",
+              "--num-processes", "2", "--coordinator-timeout", "60"]
+    plan = ["--resume", tmp_path / name] if resume else [*PLAN, "--output", tmp_path,
+                                                         "--name", name, *extra]
+    env = _env("jax", tmp_path / "jax-cache")
+    return [(_zoo(*plan, *common, "--process-id", i), env) for i in (0, 1)]
+
+
+def _final_weights(run: Path) -> list[np.ndarray]:
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    return _weights(run / "checkpoint" / state["model_file"])
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    """The weights in a .keras archive (an h5 inside a zip), read with h5py."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read("model.weights.h5")
+    arrays = []
+    with h5py.File(io.BytesIO(data), "r") as f:
+        f["layers"].visititems(lambda name, obj: arrays.append((name, obj[()]))
+                               if isinstance(obj, h5py.Dataset) else None)
+    return [a for _, a in sorted(arrays, key=lambda item: item[0])]
+
+
+def _losses(run: Path) -> np.ndarray:
+    history = json.loads((run / "history.json").read_text())
+    return np.array([[row["loss"], row["val_loss"]] for row in history])
+
+
+def _files(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+
+
+def _max_diff(a, b) -> float:
+    assert len(a) == len(b)
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture(scope="module")
+def jax_runs(tmp_path_factory):
+    """One plan trained four ways: one device (reference), two devices in one process, two
+    processes, and two processes SIGKILLed after an epoch then both resumed."""
+    tmp_path = tmp_path_factory.mktemp("dist")
+    out = ["--output", tmp_path]
+    single, devices = _run_all([
+        (_zoo(*PLAN, *out, "--name", "single"), _env("jax")),
+        (_zoo(*PLAN, *out, "--name", "devices", "--distribute", "data-parallel"),
+         _env("jax", **JAX_TWO_DEVICES)),
+    ])
+    processes = _run_all(_processes(tmp_path, "processes"))
+    killed = _kill_after_one_epoch(tmp_path, "killed")
+    resumed = _run_all(_processes(tmp_path, "killed", resume=True))
+    return tmp_path, {"single": [single], "devices": [devices], "processes": processes,
+                      "killed": killed, "resumed": resumed}
+
+
+def _kill_after_one_epoch(tmp_path, name):
+    """Start both processes; once process 0 commits epoch 1, SIGKILL process 1, then stop
+    process 0 (which would otherwise wait for it until JAX's heartbeat timeout)."""
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+             for argv, env in _processes(tmp_path, name)]
+    state = tmp_path / name / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            if state.is_file() and json.loads(state.read_text())["epoch"] >= 1:
+                break
+            time.sleep(0.02)
+        finished = [p.poll() for p in procs]
+        procs[1].send_signal(signal.SIGKILL)
+        procs[0].send_signal(signal.SIGKILL)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    return finished, json.loads(state.read_text())["epoch"] if state.is_file() else 0
+
+
+@needs_jax
+def test_two_jax_devices_train_as_one(jax_runs):
+    root, results = jax_runs
+    for result in results["single"] + results["devices"]:
+        assert result.returncode == 0, result.stderr[-2000:]
+    single, devices = root / "single", root / "devices"
+    assert "data-parallel on 2 devices (cpu:0, cpu:1): global batch 32, 16 per device" in (
+        results["devices"][0].stdout)
+    np.testing.assert_allclose(_losses(devices), _losses(single), rtol=LOSS_RTOL)
+    reference = _final_weights(single)
+    # not vacuous: epochs 2 and 3 moved the weights far more than the tolerance
+    moved = _max_diff(reference, _weights(single / "checkpoint" / "periodic-0001.keras"))
+    assert moved > 100 * WEIGHT_ATOL, moved
+    assert _max_diff(_final_weights(devices), reference) < WEIGHT_ATOL
+    assert _files(devices) == _files(single)
+    metrics = json.loads((devices / "metrics.json").read_text())["distribution"]
+    assert metrics == {"mode": "data-parallel", "backend": "jax", "devices": ["cpu:0", "cpu:1"],
+                       "processes": 1, "global_batch": 32, "per_device_batch": 16}
+    config = (devices / "config.yaml").read_text()
+    assert "distribute: data-parallel" in config and "coordinator" not in config
+
+
+@needs_jax
+def test_two_jax_processes_train_one_run(jax_runs):
+    root, results = jax_runs
+    for result in results["processes"]:
+        assert result.returncode == 0, result.stderr[-2000:]
+    first, second = results["processes"]
+    assert "in 2 processes, 16 images read by each" in first.stdout
+    assert "process 1 of 2: process 0 writes the run directory" in second.stdout
+    run = root / "processes"
+    np.testing.assert_allclose(_losses(run), _losses(root / "single"), rtol=LOSS_RTOL)
+    assert _max_diff(_final_weights(run), _final_weights(root / "single")) < WEIGHT_ATOL
+    assert _files(run) == _files(root / "single")  # process 1 wrote nothing of its own
+    assert first.stdout.strip().splitlines()[-1] == second.stdout.strip().splitlines()[-1]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["distribution"]["processes"] == 2
+
+
+@needs_jax
+def test_a_killed_jax_process_resumes_with_the_other(jax_runs):
+    root, results = jax_runs
+    finished, epoch_at_kill = results["killed"]
+    assert finished == [None, None], "the run ended before it could be killed"
+    assert 1 <= epoch_at_kill < 3
+    for result in results["resumed"]:
+        assert result.returncode == 0, result.stderr[-2000:]
+    run = root / "killed"
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    # the same processes, the same batches, the same state restored: the same run exactly
+    np.testing.assert_allclose(_losses(run), _losses(root / "processes"), rtol=1e-6)
+    assert _max_diff(_final_weights(run), _final_weights(root / "processes")) < 1e-6
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_tensorflow_mirrored_strategy_trains_and_resumes(tmp_path):
+    env = _env("tensorflow", ZOO_CPU_DEVICES="2")
+    argv = [*PLAN[:-4], "--epochs", "1", "--output", tmp_path, "--name", "tf",
+            "--distribute", "data-parallel"]
+    (first,) = _run_all([(_zoo(*argv), env)])
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "data-parallel on 2 devices (cpu:0, cpu:1): global batch 32" in first.stdout
+    (second,) = _run_all([(_zoo("--resume", tmp_path / "tf", "--epochs", "2"), env)])
+    assert second.returncode == 0, second.stderr[-2000:]
+    history = json.loads((tmp_path / "tf" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(np.isfinite(row["loss"]) for row in history)
+    metrics = json.loads((tmp_path / "tf" / "metrics.json").read_text())
+    assert metrics["distribution"]["devices"] == ["cpu:0", "cpu:1"]
+    assert metrics["distribution"]["backend"] == "tensorflow"
+
+
+# ---------------------------------------------------------------------------------------------
+# bad settings: one line, a non-zero exit, never a hang
+
+
+@pytest.mark.parametrize("argv, env, code, words", [
+    (["--distribute", "data-parallel"], {"KERAS_BACKEND": "torch"}, 2,
+     "not available on the torch backend"),
+    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "2",
+      "--coordinator", "127.0.0.1:1234"], {"KERAS_BACKEND": "jax"}, 2,
+     "--process-id 2 is out of range for 2 processes (0 to 1)"),
+    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "1"],
+     {"KERAS_BACKEND": "jax"}, 2, "needs --coordinator HOST:PORT"),
+    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "0",
+      "--coordinator", "127.0.0.1:1234"], {"KERAS_BACKEND": "tensorflow"}, 2,
+     "keras-team/keras#20585"),
+    (["--num-processes", "2", "--process-id", "1", "--coordinator", "127.0.0.1:1234"],
+     {"KERAS_BACKEND": "jax"}, 2, "only with --distribute data-parallel"),
+    (["--distribute", "data-parallel", "--batch-size", "33"],
+     {"KERAS_BACKEND": "jax", **JAX_TWO_DEVICES}, 2,
+     "--batch-size 33 does not split evenly between 2 devices: use a multiple of 2"),
+])
+def test_bad_distribution_settings_are_one_line(tmp_path, argv, env, code, words):
+    result = subprocess.run(_zoo("--model", "shallownet", "--output", tmp_path, *argv),
+                            env={**_env(env["KERAS_BACKEND"]), **env}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == code
+    assert result.stderr.startswith("zoo: error: ") and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not any(tmp_path.iterdir())  # no run directory
+
+
+@needs_jax
+def test_an_unreachable_coordinator_ends_within_the_timeout(tmp_path):
+    port = _free_port()  # nobody listens there
+    started = time.monotonic()
+    result = subprocess.run(
+        _zoo("--model", "shallownet", "--output", tmp_path, "--distribute", "data-parallel",
+             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
+             "--coordinator-timeout", "2"),
+        env=_env("jax"), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert time.monotonic() - started < 60
+    assert result.stderr.startswith(f"zoo: error: process 1 of 2: the coordinator 127.0.0.1:"
+                                    f"{port} did not answer within 2 s")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the pieces, in this process
+
+
+def test_launch_settings_come_from_flags_then_keras_variables_then_slurm():
+    from zoo.errors import ZooError
+    from zoo.training.distribution import launch_from
+
+    env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:2345",
+           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": "1"}
+    launch = launch_from(environ=env)
+    assert (launch.coordinator, launch.num_processes, launch.process_id) == (
+        "10.0.0.1:1234", 2, 1)
+    assert launch_from(process_id=0, environ=env).process_id == 0  # a flag wins
+    slurm = launch_from(environ={"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"})
+    assert slurm.detect and slurm.multi_process
+    assert not launch_from(environ={"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}).multi_process
+    assert not launch_from(environ={}).multi_process
+    for bad, words in [
+        (dict(coordinator="nohost", num_processes=2, process_id=0), "must be HOST:PORT"),
+        (dict(coordinator="h:99999", num_processes=2, process_id=0), "must be HOST:PORT"),
+        (dict(coordinator="h:1", num_processes=2), "needs --process-id"),
+        (dict(coordinator="h:1", process_id=0), "need --num-processes"),
+        (dict(num_processes=0), "at least 1"),
+        (dict(num_processes=2, process_id=-1, coordinator="h:1"), "out of range"),
+        (dict(timeout=0), "at least 1 second"),
+    ]:
+        with pytest.raises(ZooError, match=words):
+            launch_from(environ={}, **bad)
+
+
+class _Source:
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def load(self, chunk):
+        return self.images[chunk], np.ones(len(chunk), bool)
+
+
+class _Split:
+    def __init__(self, n):
+        rng = np.random.default_rng(0)
+        self.source = _Source(rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
+                              rng.integers(0, 3, n))
+        self.indices = np.arange(n)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def test_each_process_reads_its_share_of_the_same_augmented_batches():
+    split = _Split(75)
+    transform = Transform(size=(8, 8), channels=3,
+                          augment={"rotation": 10, "shift": 0.1, "zoom": 0.1, "flip": True})
+    common = dict(shuffle=True, seed=3, epoch=2, multiple=4)
+    whole = make_sequence(split, transform, 3, 16, **common)
+    shares = [make_sequence(split, transform, 3, 16, shard=(i, 2), **common) for i in (0, 1)]
+    assert len(whole) == len(shares[0]) == 5  # 4 batches of 16, then 11 cut to 8
+    for index in range(len(whole)):
+        x, y = whole[index]
+        parts = [share[index] for share in shares]
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), x)
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), y)
+    assert whole[4][0].shape[0] == 8 and shares[1][4][0].shape[0] == 4
+    # one process, no devices to split between: every image, the last batch short
+    assert sum(len(make_sequence(split, transform, 3, 16, **{**common, "multiple": 1})[i][0])
+               for i in range(5)) == 75
