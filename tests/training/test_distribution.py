@@ -318,18 +318,18 @@ def test_launch_settings_come_from_flags_then_keras_variables_then_slurm():
 
 
 class _Source:
-    def __init__(self, images, labels):
-        self.images, self.labels = images, labels
+    def __init__(self, images, labels, unreadable=()):
+        self.images, self.labels, self.unreadable = images, labels, set(unreadable)
 
     def load(self, chunk):
-        return self.images[chunk], np.ones(len(chunk), bool)
+        return self.images[chunk], np.array([i not in self.unreadable for i in chunk])
 
 
 class _Split:
-    def __init__(self, n):
+    def __init__(self, n, unreadable=()):
         rng = np.random.default_rng(0)
         self.source = _Source(rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
-                              rng.integers(0, 3, n))
+                              rng.integers(0, 3, n), unreadable)
         self.indices = np.arange(n)
 
     def __len__(self):
@@ -353,3 +353,18 @@ def test_each_process_reads_its_share_of_the_same_augmented_batches():
     # one process, no devices to split between: every image, the last batch short
     assert sum(len(make_sequence(split, transform, 3, 16, **{**common, "multiple": 1})[i][0])
                for i in range(5)) == 75
+
+
+def test_unreadable_images_leave_every_share_its_size():
+    """Devices need equal parts: a share that lost unreadable files is filled with its own
+    readable images, never sent short (JAX would refuse the uneven global batch)."""
+    split = _Split(64, unreadable=range(0, 64, 5))
+    transform = Transform(size=(8, 8), channels=3)
+    shares = [make_sequence(split, transform, 3, 16, shard=(i, 2), multiple=2) for i in (0, 1)]
+    for index in range(4):
+        for share in shares:
+            x, y = share[index]
+            assert x.shape == (8, 8, 8, 3) and y.shape == (8, 3)
+    # a single device needs no filling: the unreadable are simply dropped
+    x, _ = make_sequence(split, transform, 3, 16)[0]
+    assert len(x) == 16 - len([i for i in range(16) if i % 5 == 0])

@@ -133,6 +133,12 @@ def make_sequence(split, transform: Transform, num_classes: int, batch_size: int
             if not len(x):
                 raise ZooError(f"none of the {len(self.split)} files of a split could be read "
                                "as an image")
+            begin, end, _ = self._span(index)
+            if multiple > 1 and len(x) < end - begin:
+                # devices need equal parts: the batch's readable images stand in for the
+                # unreadable ones (listed in skipped_files.txt), so every share keeps its size
+                rows = np.arange(end - begin) % len(x)
+                x, labels = x[rows], labels[rows]
             if one_hot:
                 y = np.eye(num_classes, dtype=np.float32)[labels]
             else:
