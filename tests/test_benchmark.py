@@ -139,3 +139,84 @@ def test_precision_is_recorded_and_reset_after():
     assert record["precision"] == "mixed_bfloat16"
     assert record["inference"][0]["images_per_s"]["median"] > 0
     assert keras.config.dtype_policy().name == before
+
+
+# -- --format: exported models timed in their runtimes, beside Keras --------------------------
+
+def _installed(*modules):
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+needs_export = pytest.mark.skipif(
+    not _installed("onnx", "tf2onnx", "onnxruntime", "ai_edge_litert"),
+    reason="the export extra is not installed (pip install -e '.[export]')")
+
+
+@pytest.fixture(scope="module")
+def bench_formats(tmp_path_factory):
+    """One `zoo benchmark --format keras,onnx,tflite --json --csv` run of two tiny models."""
+    tmp = tmp_path_factory.mktemp("bench-formats")
+    code, out, err = _run("benchmark", "shallownet", "lenet", *TINY, "--format",
+                          "keras,onnx,tflite", "--json", "--no-gemm", "--csv",
+                          tmp / "bench.csv")
+    assert code == 0, err
+    return json.loads(out), tmp
+
+
+@needs_export
+def test_formats_give_one_record_per_model_and_format(bench_formats):
+    report, _ = bench_formats
+    assert report["settings"]["formats"] == ["keras", "onnx", "tflite"]
+    assert [(r["model"], r["format"]) for r in report["models"]] == [
+        (m, f) for m in ("shallownet", "lenet") for f in ("keras", "onnx", "tflite")]
+    for record in report["models"]:
+        runtime = {"keras": "keras ", "onnx": "onnxruntime ",
+                   "tflite": "ai-edge-litert "}[record["format"]]
+        assert record["runtime"].startswith(runtime)
+        assert record["input_shape"][:2] == [32, 32] and record["precision"] == "float32"
+        assert [e["batch_size"] for e in record["inference"]] == [1, 4]
+        for entry in record["inference"]:
+            for metric in ("ms_per_batch", "images_per_s"):
+                stats = entry[metric]
+                assert stats["runs"] == 2 and 0 < stats["min"] <= stats["median"] <= stats["max"]
+    by_model = {}
+    for record in report["models"]:  # the same model whatever the format
+        by_model.setdefault(record["model"], set()).add((record["params"], record["gflops"]))
+    assert all(len(figures) == 1 for figures in by_model.values())
+
+
+@needs_export
+def test_formats_csv_has_a_format_column(bench_formats):
+    report, tmp = bench_formats
+    with open(tmp / "bench.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["format"]) for r in rows] == [
+        (r["model"], r["format"]) for r in report["models"]]
+    assert all(float(r["b4_images_per_s"]) > 0 for r in rows)
+
+
+@needs_export
+def test_formats_table_on_stdout():
+    code, out, err = _run("benchmark", "lenet", *TINY, "--format", "onnx,keras", "--train")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("│ lenet")]
+    assert [row.split("│")[2].strip() for row in rows] == ["onnx", "keras"]
+    assert "onnxruntime" in rows[0] and rows[0].rstrip("│ ").endswith("-")  # no train figure
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["lenet", "--format", "keras,h5"], "bad --format 'keras,h5': choose from keras, "
+         "onnx, tflite"),
+        (["lenet", "--format", "onnx", "--precision", "mixed_float16"],
+         "--precision mixed_float16 applies to --format keras"),
+    ],
+    ids=["unknown-format", "mixed-precision-export"],
+)
+def test_bad_formats_are_one_line_exit_2(argv, message):
+    code, out, err = _run("benchmark", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("zoo: error: ") and message in err

@@ -23,6 +23,9 @@ from zoo.errors import ZooError
 from zoo.io import atomic_path
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# keras: the model in Keras (its backend); onnx and tflite: exported by zoo.export, timed in
+# onnxruntime and the LiteRT interpreter
+FORMATS = ("keras", "onnx", "tflite")
 
 
 def summarize(values: Sequence[float]) -> dict:
@@ -61,6 +64,36 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     if not sizes or any(s < 1 for s in sizes):
         raise ZooError(f"bad --batch-size '{text}': expected positive integers like 1,32")
     return tuple(sorted(set(sizes)))
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Parse `"keras,onnx"` into formats in the order given; an unknown one is a `ZooError`."""
+    from zoo.export import parse_formats as parse
+
+    return parse(text, allowed=FORMATS)
+
+
+def check_formats(formats, precision: str, device: str = "auto") -> None:
+    """Fail before any timing when a format cannot be benchmarked here: a missing package (one
+    line naming the extra), a Keras backend its exporter does not support, `--device gpu`
+    for a runtime without one, or a mixed precision (exported models run in float32)."""
+    from zoo.export import check_can_export
+
+    exported = [f for f in formats if f != "keras"]
+    if exported and precision != "float32":
+        raise ZooError(f"--precision {precision} applies to --format keras; exported models "
+                       "(onnx, tflite) run in float32")
+    for fmt in exported:
+        check_can_export(fmt)
+    if "tflite" in exported and device == "gpu":
+        raise ZooError("--device gpu: zoo runs TFLite files with the LiteRT interpreter on "
+                       "the CPU; drop tflite or use --device cpu")
+    if "onnx" in exported and device == "gpu":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise ZooError("--device gpu: this onnxruntime has no CUDA provider; install "
+                           "onnxruntime-gpu, or drop onnx, or use --device cpu")
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -225,6 +258,8 @@ def benchmark_model(
             model = build_model(spec.name, input_shape=shape)
             record = {
                 "model": spec.name,
+                "format": "keras",
+                "runtime": _keras_runtime(keras),
                 "input_shape": list(shape),
                 "params": int(model.count_params()),
                 "gflops": count_flops(model) / 1e9,
@@ -252,9 +287,91 @@ def benchmark_model(
     return record
 
 
+def _keras_runtime(keras) -> str:
+    """`"keras 3.15.1 (tensorflow 2.21.0)"`: Keras and the backend library that runs it."""
+    backend = keras.backend.backend()
+    library = importlib.import_module(backend) if backend in ("tensorflow", "jax",
+                                                             "torch") else None
+    return f"keras {keras.__version__} ({backend} {getattr(library, '__version__', '')})"
+
+
+def benchmark_exported(
+    name: str,
+    fmt: str,
+    image_size: tuple[int, int] | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    repeats: int = 5,
+    warmup: int = 2,
+    device: str = "auto",
+    min_run_seconds: float = 0.2,
+    seed: int = 0,
+) -> dict:
+    """Measure one registered model exported to `fmt` (`onnx` or `tflite`) and run by its
+    runtime: built in float32 with random weights, written by `zoo.export.write_export` to a
+    temporary directory (not verified: random weights), then timed as `benchmark_model`
+    times Keras, on the same random inputs. `device` is `auto`, `cpu` or `gpu` as the runtime
+    understands it (`zoo.runtime.open_exported`); the record says where it ran.
+
+    Returns:
+        A record like `benchmark_model`'s, with `format` and `runtime` (e.g.
+        `"onnxruntime 1.32.0"`), precision `float32` and no `train` entry.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from zoo.backend import load_keras
+    from zoo.export import SUFFIXES, write_export
+    from zoo.models.flops import count_flops
+    from zoo.models.registry import build_model, check_input_shape, get_spec
+    from zoo.runtime import open_exported
+
+    if repeats < 1:
+        raise ZooError(f"--repeats must be at least 1; got {repeats}")
+    if fmt not in FORMATS[1:]:
+        raise ZooError(f"unknown exported format '{fmt}'; choose {', '.join(FORMATS[1:])}")
+    spec = get_spec(name)
+    shape = spec.input_shape if image_size is None else (*image_size, spec.input_shape[-1])
+    shape = check_input_shape(spec, shape)
+    keras = load_keras()
+    previous = keras.config.dtype_policy()
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="zoo-benchmark-") as tmp:
+        try:
+            keras.config.set_dtype_policy("float32")
+            model = build_model(spec.name, input_shape=shape)
+            model(np.zeros((1, *shape), "float32"))  # Keras' ONNX export needs a called model
+            params, gflops = int(model.count_params()), count_flops(model) / 1e9
+            path = write_export(model, fmt, Path(tmp) / f"{spec.name}{SUFFIXES[fmt]}",
+                                {"name": spec.name, "input_shape": list(shape)})
+        finally:
+            keras.backend.clear_session()
+            keras.config.set_dtype_policy(previous)
+        exported = open_exported(path, device)
+        record = {
+            "model": spec.name,
+            "format": fmt,
+            "runtime": exported.runtime,
+            "input_shape": list(shape),
+            "params": params,
+            "gflops": gflops,
+            "precision": "float32",
+            "device": exported.device,
+            "inference": [],
+            "train": None,
+        }
+        for batch in batch_sizes:
+            x = rng.random((batch, *shape), dtype=np.float32)
+            record["inference"].append(_measure(
+                lambda x=x: exported.predict(x), batch, repeats, warmup, min_run_seconds))
+    return record
+
+
 def flatten(record: dict) -> dict:
     """One CSV row of a `benchmark_model` record: medians with their min and max."""
-    row = {key: record[key] for key in ("model", "params", "gflops", "precision", "device")}
+    row = {key: record.get(key) for key in ("model", "format", "runtime", "params", "gflops",
+                                            "precision", "device")}
     row["input_shape"] = "x".join(map(str, record["input_shape"]))
     entries = [("", e) for e in record["inference"]]
     if record.get("train"):
@@ -270,7 +387,7 @@ def flatten(record: dict) -> dict:
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> Path:
-    """Write the records as CSV, one row per model, atomically."""
+    """Write the records as CSV, one row per model and format, atomically."""
     rows = [flatten(r) for r in records]
     fields: list[str] = []
     for row in rows:

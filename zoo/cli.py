@@ -57,6 +57,12 @@ def _batch_sizes_arg(text: str) -> tuple[int, ...]:
     return parse_batch_sizes(text)
 
 
+def _formats_arg(text: str) -> tuple[str, ...]:
+    from zoo.benchmark import parse_formats
+
+    return parse_formats(text)
+
+
 def _image_size_arg(text: str) -> tuple[int, int]:
     from zoo.benchmark import parse_image_size
 
@@ -321,12 +327,20 @@ def cmd_predict(args) -> int:
     if args.batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1; got {args.batch_size}")
     paths = expand_images(args.image)
-    keras = _load_keras()
-    from zoo.backend import device_name
+    from zoo.runtime import exported_format
 
-    device = device_name(args.device)
-    with keras.device(device):
-        predictor = load_predictor(args.model, args.weights)
+    if exported_format(args.model):  # its own runtime: neither Keras nor TensorFlow loads
+        import contextlib
+
+        device, placement = args.device, contextlib.nullcontext()
+    else:
+        keras = _load_keras()
+        from zoo.backend import device_name
+
+        device = device_name(args.device)
+        placement = keras.device(device)
+    with placement:
+        predictor = load_predictor(args.model, args.weights, device)
         for warning in predictor.warnings:
             print(f"zoo: warning: {warning}", file=sys.stderr)
         names = AnnotationNames(Path(args.output)) if args.output else None
@@ -374,6 +388,50 @@ def _show_prediction(result: dict, as_json: bool, console) -> None:
         table.add_row(str(row["rank"]), row["label"], str(row["index"]),
                       f"{row['probability'] * 100:.2f}%")
     console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# zoo export
+
+
+def cmd_export(args) -> int:
+    from zoo.export import VerificationFailed, export
+
+    try:
+        result = export(args.source, args.format, output=args.output, weights=args.weights,
+                        images=args.images)
+    except VerificationFailed as exc:
+        for line in _export_checks(exc.result):
+            print(line, file=sys.stderr)
+        raise
+    for warning in result.warnings:
+        print(f"zoo: warning: {warning}", file=sys.stderr)
+    for line in _export_checks(result):
+        print(line)
+    meta = result.metadata
+    if result.float32_copy:
+        print("the model is mixed-precision: exported, and compared, in float32")
+    from zoo.runtime import FORMAT_NAMES
+
+    print(f"wrote {result.path}: {FORMAT_NAMES[result.format]}, {result.size_bytes / 1e6:.1f} MB; "
+          f"{len(meta['labels'])} classes, input {'x'.join(map(str, meta['input_shape']))}, "
+          f"preprocessing {meta['preprocessing']}"
+          + (f" minus mean {meta['mean']}" if meta.get("mean") else ""))
+    print(result.path)
+    return 0
+
+
+def _export_checks(result) -> list[str]:
+    width = max(len(c.image) for c in result.checks)
+    lines = [f"verified with {result.runtime} against Keras on {len(result.checks)} images "
+             f"(largest probability difference allowed {result.tolerance:.0e}):"]
+    for c in result.checks:
+        lines.append(f"  {c.image:<{width}}  max |p - p_keras| {c.max_diff:.1e}  top-5 "
+                     f"{'agree' if c.top5_agree else 'DIFFER'}")
+    agree = sum(c.top5_agree for c in result.checks)
+    lines.append(f"largest difference {result.max_diff:.1e}; top-5 agree on {agree} of "
+                 f"{len(result.checks)} images")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,9 +512,17 @@ def _stats_text(stats: dict, digits: int = 1) -> str:
 
 
 def cmd_benchmark(args) -> int:
-    from zoo.benchmark import benchmark_model, environment, resolve_models, write_csv
+    from zoo.benchmark import (
+        benchmark_exported,
+        benchmark_model,
+        check_formats,
+        environment,
+        resolve_models,
+        write_csv,
+    )
 
     names = resolve_models(args.pattern)
+    formats = args.format
     if args.repeats < 1:
         raise ZooError(f"--repeats must be at least 1; got {args.repeats}")
     from zoo.models.registry import check_input_shape, get_spec
@@ -470,26 +536,39 @@ def cmd_benchmark(args) -> int:
     from zoo.backend import device_name
 
     device = device_name(args.device)
+    check_formats(formats, args.precision, args.device)
     from rich.progress import Progress
 
     records = []
     with Progress(console=_console(stderr=True), transient=True,
                   disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("benchmarking", total=len(names))
+        task = bar.add_task("benchmarking", total=len(names) * len(formats))
         for name in names:
-            bar.update(task, description=name)
-            records.append(benchmark_model(
-                name,
-                image_size=args.image_size,
-                batch_sizes=args.batch_size,
-                train=args.train,
-                repeats=args.repeats,
-                precision=args.precision,
-                device=device,
-            ))
-            bar.advance(task)
-    settings = {"batch_sizes": list(args.batch_size), "train": args.train,
-                "repeats": args.repeats, "precision": args.precision, "device": device}
+            for fmt in formats:  # one row per model and format, side by side
+                bar.update(task, description=f"{name} ({fmt})")
+                if fmt == "keras":
+                    records.append(benchmark_model(
+                        name,
+                        image_size=args.image_size,
+                        batch_sizes=args.batch_size,
+                        train=args.train,
+                        repeats=args.repeats,
+                        precision=args.precision,
+                        device=device,
+                    ))
+                else:
+                    records.append(benchmark_exported(
+                        name,
+                        fmt,
+                        image_size=args.image_size,
+                        batch_sizes=args.batch_size,
+                        repeats=args.repeats,
+                        device=args.device,  # the runtime's own auto: onnxruntime-gpu or CPU
+                    ))
+                bar.advance(task)
+    settings = {"batch_sizes": list(args.batch_size), "formats": list(formats),
+                "train": args.train, "repeats": args.repeats, "precision": args.precision,
+                "device": device}
     if args.csv:
         write_csv(records, args.csv)
     if args.output:
@@ -508,18 +587,20 @@ def cmd_benchmark(args) -> int:
 
     from zoo.models.flops import human
 
-    table = Table(title=f"{len(records)} models, {keras.backend.backend()} on {device}, "
+    what = f"{len(names)} models" + (f" x {len(formats)} formats" if len(formats) > 1 else "")
+    table = Table(title=f"{what}, {keras.backend.backend()} on {device}, "
                   f"{args.precision}; median (min-max) of {args.repeats} runs",
                   title_justify="left")
-    for column in ("model", "input", "params", "GFLOPs"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    for column in ("model", "format", "runtime", "input", "params", "GFLOPs"):
+        table.add_column(column, justify="right" if column in ("input", "params", "GFLOPs")
+                         else "left")
     for batch in args.batch_size:
         table.add_column("batch 1 ms" if batch == 1 else f"img/s @{batch}", justify="right")
     if args.train:
         table.add_column(f"train img/s @{max(args.batch_size)}", justify="right")
     for r in records:
-        cells = [r["model"], "x".join(map(str, r["input_shape"])), human(r["params"]),
-                 f"{r['gflops']:.3g}"]
+        cells = [r["model"], r["format"], r["runtime"], "x".join(map(str, r["input_shape"])),
+                 human(r["params"]), f"{r['gflops']:.3g}"]
         for entry in r["inference"]:
             if entry["batch_size"] == 1:
                 cells.append(_stats_text(entry["ms_per_batch"], 2))
@@ -527,6 +608,8 @@ def cmd_benchmark(args) -> int:
                 cells.append(_stats_text(entry["images_per_s"]))
         if r["train"]:
             cells.append(_stats_text(r["train"]["images_per_s"]))
+        elif args.train:
+            cells.append("-")  # exported models are timed at inference only
         table.add_row(*cells)
     _console().print(table)
     for path in filter(None, (args.csv, args.output)):
@@ -683,8 +766,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", nargs="+", required=True, metavar="PATH",
                    help="image files, directories or globs")
     p.add_argument("--model", required=True,
-                   help="an ImageNet model name ('zoo models --pretrained'), a run directory "
-                   "or a .keras file")
+                   help="an ImageNet model name ('zoo models --pretrained'), a run directory, "
+                   "a .keras file, or a file of 'zoo export' (.onnx, .tflite: run by "
+                   "onnxruntime or LiteRT, without Keras)")
     p.add_argument("--weights", metavar="FILE", help="local .h5/.weights.h5 weights file")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
@@ -695,6 +779,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", action="store_true",
                    help="resize the shorter side and centre-crop instead of a plain resize")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "export", help="export a model to SavedModel, ONNX or TFLite, verified",
+        formatter_class=_Formatter,
+        description="Export a model through Keras' own model.export, with its class names, "
+        "input shape and preprocessing stored in the file, then run the exported file with "
+        "its own runtime (onnxruntime, the LiteRT interpreter, tf.saved_model.load) on real "
+        "photos and compare with Keras; the file is kept only when they agree (exit 1 "
+        "otherwise). Mixed-precision models are exported in float32. Prints the path as the "
+        "last line. ONNX and TFLite need the export extra: pip install -e '.[export]'.")
+    p.add_argument("source", metavar="RUN_DIR|NAME|FILE.keras",
+                   help="a run directory, a .keras file, or an ImageNet model name")
+    p.add_argument("--format", required=True, choices=("savedmodel", "onnx", "tflite"),
+                   help="the format to write")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="the file (a directory for savedmodel); without it RUN/export/"
+                   "model.onnx for a run, beside a .keras file, ./NAME.onnx for a name")
+    p.add_argument("--weights", metavar="FILE", help="local .h5/.weights.h5 weights file")
+    p.add_argument("--images", nargs="+", metavar="PATH",
+                   help="images to verify with; without it, scikit-learn's two sample "
+                   "photos, whole and cropped")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("datasets", help="list the datasets and whether their files are here",
                        formatter_class=_Formatter)
@@ -783,7 +889,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build each model with random weights (nothing is downloaded) and time it: "
         "latency at batch 1, images/s at every larger batch size and, with --train, a compiled "
         "training step at the largest. Each figure is the median of --repeats timed runs after "
-        "a warm-up, shown with the runs' min-max. Progress goes to stderr.")
+        "a warm-up, shown with the runs' min-max. With --format, the models exported to ONNX "
+        "or TFLite are timed in their own runtimes beside Keras, one row per model and "
+        "format. Progress goes to stderr.")
     p.add_argument("pattern", nargs="*", metavar="PATTERN",
                    help="model names or shell-style wildcards, e.g. 'resnet*' ('*' for every "
                    "model)")
@@ -791,8 +899,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference batch sizes; 1 gives the latency")
     p.add_argument("--image-size", type=_image_size_arg, metavar="H,W",
                    help="input height and width (default: each model's own)")
+    p.add_argument("--format", type=_formats_arg, default="keras", metavar="FMT[,FMT]",
+                   help="keras, onnx, tflite, or a list: one row per model and format, the "
+                   "exported ones (float32, via 'zoo export' without its check) timed in "
+                   "onnxruntime and the LiteRT interpreter; onnx and tflite need the export "
+                   "extra (pip install -e '.[export]')")
     p.add_argument("--train", action="store_true",
-                   help="also time a training step (SGD, random data) at the largest batch size")
+                   help="also time a training step (SGD, random data) at the largest batch "
+                   "size (Keras rows only)")
     p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
                    default="float32", help="Keras dtype policy while the models are built and run")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",

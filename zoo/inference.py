@@ -38,6 +38,10 @@ class Predictor:
     wnids: list[str] | None
     preprocess: object  # float32 batch (N, H, W, C) in 0-255 -> model input
     warnings: list[str] = field(default_factory=list)  # for the CLI to show, one line each
+    # what `preprocess` does, as `zoo.data.preprocessing.scale_pixels` names it (zoo export
+    # writes it into the exported file); None where it is not one of those modes
+    preprocessing: str | None = None
+    mean: tuple[float, ...] | None = None
 
     def predict(self, batch: np.ndarray, batch_size: int) -> np.ndarray:
         return np.asarray(self.model.predict(self.preprocess(batch), batch_size=batch_size,
@@ -61,8 +65,20 @@ def expand_images(patterns: list[str]) -> list[str]:
     return paths
 
 
-def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
-    """Build or load the model named by `model_arg`: a registered name, a run dir or a .keras."""
+def load_predictor(model_arg: str, weights: str | None = None, device: str = "auto"
+                   ) -> Predictor:
+    """Build or load the model named by `model_arg`: a registered name, a run dir, a .keras,
+    or a file of `zoo export` (.onnx, .tflite, a SavedModel directory), which its own runtime
+    runs without Keras (`device` is for those; Keras models run under `keras.device`)."""
+    from zoo.runtime import exported_format
+
+    if exported_format(model_arg):
+        if weights:
+            raise ZooError(f"{model_arg} is an exported model, which holds its weights; "
+                           "--weights applies to Keras models only")
+        from zoo.runtime import load_exported_predictor
+
+        return load_exported_predictor(model_arg, device)
     from zoo.backend import load_keras
 
     load_keras()  # quietly, before the builders import Keras
@@ -91,7 +107,8 @@ def load_predictor(model_arg: str, weights: str | None = None) -> Predictor:
     module = preprocess_module(spec.name)
     return Predictor(model, spec.name, spec.input_shape, [c[1] for c in classes],
                      [c[0] for c in classes],
-                     lambda x: module.preprocess_input(x.copy()))
+                     lambda x: module.preprocess_input(x.copy()),
+                     preprocessing=spec.preprocessing)
 
 
 def _load_trained(path: Path, weights: str | None) -> Predictor:
@@ -123,14 +140,15 @@ def _load_trained(path: Path, weights: str | None) -> Predictor:
                          [str(i) for i in range(count)], None,
                          lambda x: scale_pixels(x, "scale"),
                          [f"{path} is not inside a run directory: classes are numbered and "
-                          "pixels scaled to [0, 1]"])
+                          "pixels scaled to [0, 1]"], preprocessing="scale")
     if path.is_dir() or model_file.resolve() == run.best_model.resolve():
         name = run.name
     else:
         name = f"{run.name}/{model_file.resolve().relative_to(run.path.resolve())}"
     mode, mean = labels.preprocessing, labels.mean
     return Predictor(model, name, tuple(labels.input_shape), list(labels.names), None,
-                     lambda x: scale_pixels(x, mode, mean))
+                     lambda x: scale_pixels(x, mode, mean), preprocessing=mode,
+                     mean=tuple(mean) if mean else None)
 
 
 def load_image(path: str, shape: tuple[int, int, int], crop: bool = False) -> np.ndarray:

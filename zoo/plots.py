@@ -127,8 +127,9 @@ def plot_benchmark(records: list[dict], path: str | Path, title: str = "") -> Pa
         ax.errorbar(xs, ys, yerr=[lows, highs], fmt=marker, capsize=3,
                     label=f"{label} (batch {batch}; median, min-max)")
         for (r, _), x, y in zip(points, xs, ys, strict=True):
-            ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(5, 5),
-                        fontsize=9)
+            label = r["model"] if r.get("format", "keras") == "keras" else (
+                f"{r['model']} ({r['format']})")
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
         xs_all += xs
         ys_all += ys
     # Log axes where the figures span orders of magnitude and are all positive.

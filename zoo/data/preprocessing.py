@@ -80,8 +80,21 @@ def skip_draws(rng: np.random.Generator, images: int, rotation=0.0, shift=0.0, z
         rng.random(per_image * images)  # uniform() and random() each take one double
 
 
+# keras.applications.imagenet_utils.preprocess_input (channels last) for the modes of the
+# ImageNet weights, in numpy: the same operations in the same order, so the values are the
+# same to the bit, and exported models preprocess without Keras or TensorFlow.
+_CAFFE_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)  # BGR
+_TORCH_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_TORCH_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
 def scale_pixels(images: np.ndarray, mode: str, mean: list[float] | None = None) -> np.ndarray:
-    """uint8 pixels -> the float32 input the model expects (see `PREPROCESSING_MODES`)."""
+    """uint8 pixels -> the float32 input the model expects (see `PREPROCESSING_MODES`).
+
+    `mean` (per channel) is subtracted first; then `scale` divides by 255, `raw` keeps the
+    values, and `tf`, `torch` and `caffe` are `keras.applications`' ImageNet modes: [-1, 1];
+    [0, 1] standardised by the ImageNet mean and std; RGB -> BGR minus the ImageNet mean.
+    """
     x = images.astype(np.float32)
     if mean is not None:
         x -= np.asarray(mean, dtype=np.float32)
@@ -89,9 +102,19 @@ def scale_pixels(images: np.ndarray, mode: str, mean: list[float] | None = None)
         return x / 255.0
     if mode == "raw":
         return x
-    from keras.applications import imagenet_utils
-
-    return imagenet_utils.preprocess_input(x, mode=mode, data_format="channels_last")
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+        return x
+    if mode == "torch":
+        x /= 255.0
+        x -= _TORCH_MEAN
+        x /= _TORCH_STD
+        return x
+    if mode == "caffe":
+        x = x[..., ::-1] - _CAFFE_MEAN
+        return x
+    raise ValueError(f"unknown preprocessing mode '{mode}'")
 
 
 def batches_per_epoch(count: int, batch_size: int) -> int:

@@ -1,0 +1,537 @@
+"""`zoo export`: a model to SavedModel, ONNX or TFLite through Keras' own `model.export`,
+with what a user needs to run it stored in the file, and verified before it is kept.
+
+The stored metadata (`zoo.runtime`) holds the class names (and ImageNet wnids), the input
+shape, the preprocessing mode and mean, so `zoo predict --model FILE` (or any program that
+reads the metadata) preprocesses exactly as training did. Verification runs the exported
+model with its own runtime (onnxruntime, the LiteRT interpreter, `tf.saved_model.load`) on
+real photos, through the metadata read back from the file, and compares its probabilities
+with the Keras model's; only then is the file renamed to its place. A failed check leaves
+nothing at the output path (and a file the user had there untouched).
+
+A mixed-precision model is exported in float32: a copy with every dtype policy float32 and
+the same weights, which is also the Keras model the export is compared with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import secrets
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo import __version__
+from zoo.errors import ZooError, ZooRuntimeError
+from zoo.io import atomic_path
+from zoo.runtime import (
+    FORMAT_NAMES,
+    METADATA_KEY,
+    METADATA_VERSION,
+    RUNTIME_PACKAGES,
+    SAVEDMODEL_METADATA,
+    require,
+)
+
+FORMATS = ("savedmodel", "onnx", "tflite")
+KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
+SUFFIXES = {"savedmodel": "_savedmodel", "onnx": ".onnx", "tflite": ".tflite"}
+EXPORT_DIR = "export"  # RUN/export/ holds a run's exports
+# What converts each format (the runtime that verifies it is in zoo.runtime).
+CONVERTER_PACKAGES = {
+    "savedmodel": (),
+    "onnx": (("onnx", "onnx"), ("tf2onnx", "tf2onnx")),
+    "tflite": (),  # TensorFlow's own converter
+}
+# An ONNX file is one protobuf message and a TFLite file one flatbuffer, both capped at 2 GiB;
+# larger weights need external data files, which Keras' exporters do not write.
+MAX_WEIGHT_BYTES = {"onnx": 2**31 - 1, "tflite": 2**31 - 1}
+# The largest |p_export - p_keras| accepted. All three run the float32 graph; only the
+# kernels differ. A SavedModel runs TensorFlow's own kernels (0 difference measured; 1e-4
+# leaves room for the graphs other backends convert to TensorFlow). onnxruntime and LiteRT's
+# XNNPACK fold batch norms into convolutions and use other convolution algorithms, which
+# move probabilities by float32 rounding: up to 3e-5 (ONNX) and 1.4e-4 (TFLite, efficientnetb0)
+# on ImageNet models with calibrated weights, whose top classes are far apart (BENCHMARKS.md).
+# 1e-3 is seven times that, and far below what a real fault (wrong preprocessing, weights or
+# layout) does to probabilities: 1e-1 and more.
+TOLERANCE = {"savedmodel": 1e-4, "onnx": 1e-3, "tflite": 1e-3}
+VERIFY_BATCH = 8
+
+
+@dataclass
+class ImageCheck:
+    image: str
+    max_diff: float
+    top5_agree: bool
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    runtime: str  # what verified it, e.g. "onnxruntime 1.32.0"
+    metadata: dict
+    checks: list[ImageCheck]
+    tolerance: float
+    size_bytes: int = 0
+    float32_copy: bool = False  # a mixed-precision model exported in float32
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def max_diff(self) -> float:
+        return max(c.max_diff for c in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_diff <= self.tolerance and all(c.top5_agree for c in self.checks)
+
+
+class VerificationFailed(ZooRuntimeError):
+    """The exported model's outputs differ from Keras' (exit 1); `result` has the checks."""
+
+    def __init__(self, message: str, result: ExportResult):
+        super().__init__(message)
+        self.result = result
+
+
+def parse_formats(text: str, allowed=FORMATS, flag: str = "--format") -> tuple[str, ...]:
+    """`"onnx,tflite"` -> `("onnx", "tflite")`, in the order given, each once."""
+    formats = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if part not in allowed:
+            raise ZooError(f"bad {flag} '{text}': choose from {', '.join(allowed)}")
+        if part not in formats:
+            formats.append(part)
+    if not formats:
+        raise ZooError(f"bad {flag} '{text}': choose from {', '.join(allowed)}")
+    return tuple(formats)
+
+
+def check_can_export(fmt: str) -> None:
+    """Raise a one-line `ZooError` (exit 2) when this install or this Keras backend cannot
+    write `fmt`: a missing package (named, with the extra that brings it), or a backend
+    Keras' exporter for the format does not support."""
+    from zoo.backend import load_keras
+
+    what = f"{FORMAT_NAMES[fmt]} export"
+    require(CONVERTER_PACKAGES[fmt] + RUNTIME_PACKAGES[fmt], what)
+    backend = load_keras().backend.backend()
+    if fmt == "tflite" and backend not in ("tensorflow", "torch"):
+        raise ZooError(f"TFLite export needs the tensorflow or torch Keras backend (Keras "
+                       f"converts through TensorFlow's or litert-torch's converter), not "
+                       f"{backend}: run it with KERAS_BACKEND=tensorflow")
+    if fmt == "tflite" and backend == "torch":
+        require((("litert_torch", "litert-torch"),), "TFLite export on the torch backend")
+    if fmt == "onnx" and backend == "jax":
+        require((("jax2onnx", "jax2onnx"),), "ONNX export on the jax backend")
+
+
+def default_output(source: str, fmt: str, name: str) -> Path:
+    """Where an export goes without -o: `RUN/export/model.onnx` for a run (or a model file in
+    one), beside a bare `.keras` file, and `./NAME.onnx` for a registered name."""
+    from zoo.run import RunDir
+
+    suffix = SUFFIXES[fmt]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path / EXPORT_DIR / f"{RunDir(path).best_model.stem}{suffix}"
+    if path.suffix == ".keras":
+        run = RunDir.containing(path)
+        folder = run.path / EXPORT_DIR if run else path.parent
+        return folder / f"{path.stem}{suffix}"
+    return Path(f"{name}{suffix}")
+
+
+def check_output(path: Path, fmt: str) -> None:
+    """Refuse an output path the format cannot be written to, before any work is done."""
+    if fmt == "savedmodel":
+        if path.is_file():
+            raise ZooError(f"-o {path}: a SavedModel is a directory, and {path} is a file")
+        if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+            raise ZooError(f"-o {path}: a directory that holds files but no SavedModel; "
+                           "give a new or empty directory")
+        return
+    if path.suffix.lower() != SUFFIXES[fmt]:
+        article = "an" if fmt == "onnx" else "a"
+        raise ZooError(f"-o {path}: {article} {FORMAT_NAMES[fmt]} file must end in "
+                       f"{SUFFIXES[fmt]}")
+    if path.is_dir():
+        raise ZooError(f"-o {path} is a directory; give the file to write")
+
+
+# -- the Keras side -----------------------------------------------------------------------
+
+
+def float32_copy(model):
+    """`(model, False)` for a float32 model; for a mixed-precision one, `(copy, True)`: the
+    same architecture with every dtype policy float32 (nested models too) and the same
+    weights (mixed policies keep float32 variables, so they carry over unchanged)."""
+    from zoo.backend import load_keras
+
+    keras = load_keras()
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # predictions only
+    if not _to_float32(config):
+        return model, False
+    import zoo.models.layers  # noqa: F401  (registers zoo's layers for deserialisation)
+
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy, True
+
+
+def _to_float32(node) -> int:
+    """Rewrite half-precision dtype policies and dtypes in a serialised model to float32;
+    return how many there were."""
+    count = 0
+    if isinstance(node, dict):
+        inner = node.get("config")
+        if (str(node.get("class_name", "")).endswith("DTypePolicy") and isinstance(inner, dict)
+                and str(inner.get("name", "")).startswith("mixed_")):
+            inner["name"] = "float32"
+            count += 1
+        for key, value in node.items():
+            if key == "dtype" and value in ("float16", "bfloat16"):
+                node[key] = "float32"
+                count += 1
+            else:
+                count += _to_float32(value)
+    elif isinstance(node, list):
+        count += sum(_to_float32(item) for item in node)
+    return count
+
+
+def metadata_of(predictor, source: str) -> dict:
+    """What the exported file carries besides the graph (see `zoo.runtime`)."""
+    from zoo.backend import load_keras
+
+    keras = load_keras()
+    return {
+        "format_version": METADATA_VERSION,
+        "name": predictor.name.split("/")[0],
+        "labels": list(predictor.labels),
+        "wnids": list(predictor.wnids) if predictor.wnids else None,
+        "input_shape": [int(d) for d in predictor.input_shape],
+        "preprocessing": predictor.preprocessing,
+        "mean": list(predictor.mean) if predictor.mean else None,
+        "source": str(source),
+        "precision": "float32",
+        "exported_by": f"zoo {__version__}, keras {keras.__version__} "
+                       f"({keras.backend.backend()} backend)",
+    }
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
+    """`model.export(path)` in `fmt`, then `metadata` stored in it; no verification.
+
+    A model that the format cannot hold (an operation its converter cannot express, weights
+    past its size limit) is a one-line `ZooError` (exit 2) naming the cause.
+    """
+    from zoo.backend import load_keras, quiet_native_logs
+
+    keras = load_keras()
+    path = Path(path)
+    name = metadata.get("name") or "the model"
+    if fmt in MAX_WEIGHT_BYTES:
+        size = sum(int(np.prod(w.shape)) for w in model.weights) * 4
+        if size > MAX_WEIGHT_BYTES[fmt]:
+            raise ZooError(f"{FORMAT_NAMES[fmt]} cannot hold {name}: its weights take "
+                           f"{size / 2**30:.1f} GiB in float32, and a {FORMAT_NAMES[fmt]} "
+                           "file at most 2 GiB; export it as savedmodel")
+    if not getattr(model, "_called", True) or not model.built:
+        model(np.zeros((1, *metadata["input_shape"]), "float32"))  # ONNX export needs a call
+    kwargs = {}
+    if fmt == "tflite" and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Built-in operators only: the LiteRT interpreter has no TensorFlow (Flex) kernels, so
+        # a model needing them is refused here, by name, rather than failing when it runs.
+        kwargs["target_spec"] = {"supported_ops": {tf.lite.OpsSet.TFLITE_BUILTINS}}
+    unsupported = _UnsupportedOps()
+    tf2onnx_logger = logging.getLogger("tf2onnx")
+    saved = tf2onnx_logger.handlers[:], tf2onnx_logger.propagate
+    tf2onnx_logger.handlers, tf2onnx_logger.propagate = [unsupported], False
+    try:
+        with (quiet_native_logs(), contextlib.redirect_stdout(io.StringIO()),
+              warnings.catch_warnings()):
+            warnings.simplefilter("ignore")
+            model.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **kwargs)
+    except OSError:  # a full disk, a lost directory: a failure while running, not the model
+        raise
+    except Exception as exc:
+        ops = re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc))
+        if ops:
+            raise ZooError(f"TFLite's built-in operators cannot express {name}: it uses "
+                           f"TensorFlow's {', '.join(sorted(set(ops)))} (the LiteRT "
+                           "interpreter has no TensorFlow kernels)") from None
+        raise ZooError(f"Keras' {FORMAT_NAMES[fmt]} exporter cannot convert {name}: "
+                       f"{type(exc).__name__}: {_first_line(exc)}") from None
+    finally:
+        tf2onnx_logger.handlers, tf2onnx_logger.propagate = saved
+    if unsupported.ops:
+        raise ZooError(f"ONNX (through tf2onnx) cannot express {name}: tf2onnx has no "
+                       f"conversion for TensorFlow's {', '.join(sorted(unsupported.ops))}")
+    _store_metadata(path, fmt, metadata)
+    return path
+
+
+class _UnsupportedOps(logging.Handler):
+    """Collects the operations tf2onnx reports it cannot convert (it logs them, then writes
+    a file that no runtime can load)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.ops: set[str] = set()
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith("Unsupported ops:"):
+            self.ops |= set(re.findall(r"'(\w+)'", message))
+
+
+def _check_onnx_inputs(model, name: str) -> None:
+    """tf2onnx turns constants it fails to freeze into graph inputs (the mean and variance of
+    Keras' Normalization layer, in the EfficientNets, for one): the file then needs values fed
+    at run time that no user has. Refuse it, naming them."""
+    fed = {i.name for i in model.graph.initializer}
+    extra = [i.name for i in model.graph.input if i.name not in fed][1:]
+    if extra:
+        raise ZooError(f"Keras' ONNX exporter (tf2onnx) cannot convert {name}: it left "
+                       f"{len(extra)} constants of the model as graph inputs ("
+                       f"{', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}); "
+                       "export it as tflite or savedmodel")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _store_metadata(path: Path, fmt: str, metadata: dict) -> None:
+    import json
+
+    text = json.dumps(metadata)
+    if fmt == "savedmodel":
+        (path / SAVEDMODEL_METADATA).parent.mkdir(exist_ok=True)
+        (path / SAVEDMODEL_METADATA).write_text(text + "\n")
+    elif fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(path))
+        _check_onnx_inputs(model, metadata.get("name") or "the model")
+        del model.metadata_props[:]
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, text
+        onnx.save(model, str(path))
+    else:
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
+
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(path.read_bytes()))
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(text.encode(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = METADATA_KEY, len(model.buffers) - 1
+        model.metadata = [*(model.metadata or []), entry]
+        path.write_bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+def _photos() -> list[Path]:
+    import sklearn
+
+    folder = Path(sklearn.__file__).parent / "datasets" / "images"
+    return [folder / "china.jpg", folder / "flower.jpg"]
+
+
+def verification_images(shape, paths: list[str] | None = None) -> list[tuple[str, np.ndarray]]:
+    """`(name, image)` pairs, 0-255 float32 at the model's `shape`, decoded and resized as
+    `zoo predict` does. Without `paths`: scikit-learn's two sample photos (always installed
+    with zoo), each whole and as two crops, six different real images."""
+    from PIL import Image
+
+    from zoo.data.images import UnreadableImage, open_image, to_channels
+    from zoo.inference import expand_images, load_image
+
+    if paths:
+        images = []
+        for path in expand_images(paths):
+            with contextlib.suppress(UnreadableImage):
+                images.append((path, load_image(path, shape)))
+        if not images:
+            raise ZooError(f"no readable image in {' '.join(paths)} to verify the export with")
+        return images
+    height, width, channels = shape
+    images = []
+    for photo in _photos():
+        image = to_channels(open_image(str(photo)), 1 if channels == 1 else 3)
+        w, h = image.size
+        for label, box in (("", None), (" (top-left crop)", (0, 0, w // 2, h // 2)),
+                           (" (centre crop)", (w // 4, h // 4, 3 * w // 4, 3 * h // 4))):
+            part = image.crop(box) if box else image
+            part = part.resize((width, height), Image.Resampling.NEAREST)
+            array = np.asarray(part, dtype="float32")
+            images.append((photo.name + label, array[..., None] if array.ndim == 2 else array))
+    return images
+
+
+def compare(expected: np.ndarray, got: np.ndarray, names: list[str],
+            tolerance: float) -> list[ImageCheck]:
+    """One `ImageCheck` per image: the largest |difference| of its probabilities, and
+    whether its top-5 classes agree (the same class at each rank, or two classes whose Keras
+    probabilities are within `tolerance`, a tie that float32 rounding may order either
+    way)."""
+    checks = []
+    for name, p, q in zip(names, expected, got, strict=True):
+        top_p, top_q = np.argsort(-p)[:5], np.argsort(-q)[:5]
+        agree = all(a == b or abs(p[a] - p[b]) <= tolerance
+                    for a, b in zip(top_p, top_q, strict=True))
+        checks.append(ImageCheck(name, float(np.abs(p - q).max()), bool(agree)))
+    return checks
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def export(source: str, fmt: str, output: str | Path | None = None, weights: str | None = None,
+           images: list[str] | None = None) -> ExportResult:
+    """Export `source` (a registered ImageNet name, a run directory or a `.keras` file) in
+    `fmt` (`savedmodel`, `onnx` or `tflite`) to `output`, verified.
+
+    Args:
+        source: what `zoo predict --model` accepts, exported files and features runs aside.
+        fmt: one of `FORMATS`.
+        output: the file (a directory for SavedModel). Defaults to `default_output`.
+        weights: a local weights file, as `zoo predict --weights`.
+        images: images to verify with. Defaults to `verification_images`' photos.
+
+    Returns:
+        An `ExportResult`. It is written only when the check passed.
+
+    Raises:
+        ZooError: bad input, a missing package, a format that cannot hold the model (exit 2).
+        VerificationFailed: the exported outputs differ from Keras' (exit 1; nothing written).
+    """
+    if fmt not in FORMATS:
+        raise ZooError(f"unknown format '{fmt}': choose from {', '.join(FORMATS)}")
+    from zoo.features.classifiers import is_features_run
+    from zoo.runtime import exported_format
+
+    if exported_format(source):
+        raise ZooError(f"{source} is already an exported model; export the run or .keras "
+                       "file it came from")
+    if is_features_run(Path(source).expanduser()):
+        raise ZooError(f"{source} is a features run (a Keras extractor and a scikit-learn "
+                       "classifier), which SavedModel, ONNX and TFLite cannot hold as one model")
+    if output:
+        check_output(Path(output).expanduser(), fmt)  # before anything is loaded
+    check_can_export(fmt)
+    from zoo.backend import load_keras
+    from zoo.inference import load_predictor
+
+    # The reference runs on the CPU: a GPU's TensorFloat-32 convolutions are no float32
+    # reference, and the exported file is checked on the CPU too.
+    with load_keras().device("cpu"):
+        predictor = load_predictor(source, weights)
+        if predictor.preprocessing is None:
+            raise ZooError(f"{source}: its preprocessing is not one zoo can store")
+        target = Path(output).expanduser() if output else default_output(
+            source, fmt, predictor.name)
+        check_output(target, fmt)
+        predictor.model, converted = float32_copy(predictor.model)
+        metadata = metadata_of(predictor, source)
+
+        pairs = verification_images(predictor.input_shape, images)
+        names = [name for name, _ in pairs]
+        batch = np.stack([image for _, image in pairs])
+        expected = predictor.predict(batch, VERIFY_BATCH)
+
+    def write_and_verify(tmp: Path) -> ExportResult:
+        write_export(predictor.model, fmt, tmp, metadata)
+        from zoo.runtime import load_exported_predictor
+
+        runner = load_exported_predictor(tmp, "cpu")  # as a user of the file loads it
+        got = runner.predict(batch, VERIFY_BATCH)
+        tolerance = TOLERANCE[fmt]
+        result = ExportResult(target, fmt, runner.model.runtime, runner.model.metadata,
+                              compare(expected, got, names, tolerance), tolerance,
+                              float32_copy=converted)
+        result.warnings += predictor.warnings
+        spread = float(np.abs(expected - expected[:1]).max())
+        if spread < 1e-3:
+            result.warnings.append(
+                "the model gives nearly the same probabilities to every verification image "
+                f"(they differ by {spread:.1e} at most; random weights?), so the check shows "
+                "little; pass --images with images it tells apart")
+        if not result.passed:
+            bad = sum(not c.top5_agree for c in result.checks)
+            raise VerificationFailed(
+                f"the exported {FORMAT_NAMES[fmt]} model differs from Keras: largest "
+                f"probability difference {result.max_diff:.1e} (limit {tolerance:.0e}), "
+                f"top-5 differ on {bad} of {len(result.checks)} images; nothing was written "
+                f"to {target}", result)
+        return result
+
+    with load_keras().device("cpu"):
+        if fmt == "savedmodel":
+            tmp = _temp_dir(target)
+            try:
+                result = write_and_verify(tmp)
+                _replace_dir(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with atomic_path(target) as tmp:  # renamed over target only if no exception
+                result = write_and_verify(tmp)
+    result.size_bytes = _size(target)
+    return result
+
+
+def _temp_dir(target: Path) -> Path:
+    """A new empty directory beside `target`, with the usual mode of a new directory (the
+    kernel applies the umask to the 0777 asked for)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}"
+        try:
+            tmp.mkdir(0o777)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Rename the directory `tmp` to `target`; an old `target` is removed only once the new
+    one is in its place (and put back if the rename fails)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
