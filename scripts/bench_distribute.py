@@ -69,10 +69,13 @@ def main() -> None:
     parser.add_argument("--limit", default="6000")
     parser.add_argument("--epochs", default="3")
     parser.add_argument("--batch-size", default="64")
+    parser.add_argument("--kinds", default="1 device,2 devices,2 processes",
+                        help="which runners, comma-separated (2 processes: JAX only)")
     args = parser.parse_args()
     plan = ["--model", args.model, "--dataset", args.dataset, "--limit", args.limit,
             "--epochs", args.epochs, "--batch-size", args.batch_size]
-    kinds = ["1 device", "2 devices"] + (["2 processes"] if args.backend == "jax" else [])
+    kinds = [k.strip() for k in args.kinds.split(",")
+             if args.backend == "jax" or k.strip() != "2 processes"]
     results: dict[str, list[dict]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):

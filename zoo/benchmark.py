@@ -239,15 +239,11 @@ def benchmark_model(
 
     from zoo.backend import load_keras
     from zoo.models.flops import count_flops
-    from zoo.models.registry import build_model, check_input_shape, get_spec
+    from zoo.models.registry import build_model
 
-    if repeats < 1:
-        raise ZooError(f"--repeats must be at least 1; got {repeats}")
     if precision not in PRECISIONS:
         raise ZooError(f"unknown precision '{precision}'; choose {', '.join(PRECISIONS)}")
-    spec = get_spec(name)
-    shape = spec.input_shape if image_size is None else (*image_size, spec.input_shape[-1])
-    shape = check_input_shape(spec, shape)
+    spec, shape = _spec_and_shape(name, image_size, repeats)
     keras = load_keras()
     previous = keras.config.dtype_policy()
     keras.utils.set_random_seed(seed)
@@ -323,16 +319,12 @@ def benchmark_exported(
     from zoo.backend import load_keras
     from zoo.export import SUFFIXES, write_export
     from zoo.models.flops import count_flops
-    from zoo.models.registry import build_model, check_input_shape, get_spec
+    from zoo.models.registry import build_model
     from zoo.runtime import open_exported
 
-    if repeats < 1:
-        raise ZooError(f"--repeats must be at least 1; got {repeats}")
     if fmt not in FORMATS[1:]:
         raise ZooError(f"unknown exported format '{fmt}'; choose {', '.join(FORMATS[1:])}")
-    spec = get_spec(name)
-    shape = spec.input_shape if image_size is None else (*image_size, spec.input_shape[-1])
-    shape = check_input_shape(spec, shape)
+    spec, shape = _spec_and_shape(name, image_size, repeats)
     keras = load_keras()
     previous = keras.config.dtype_policy()
     keras.utils.set_random_seed(seed)
@@ -398,3 +390,14 @@ def write_csv(records: Sequence[dict], path: str | Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def _spec_and_shape(name: str, image_size, repeats: int):
+    """The model's spec and the input shape to time it at, checked."""
+    from zoo.models.registry import check_input_shape, get_spec
+
+    if repeats < 1:
+        raise ZooError(f"--repeats must be at least 1; got {repeats}")
+    spec = get_spec(name)
+    shape = spec.input_shape if image_size is None else (*image_size, spec.input_shape[-1])
+    return spec, check_input_shape(spec, shape)
