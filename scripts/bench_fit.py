@@ -35,6 +35,11 @@ forward FLOPs + validation images x forward FLOPs) / last-epoch seconds, forward
 
     .venv/bin/python scripts/bench_fit.py --repeats 3 --torch-path /tmp/torchpkg
 
+On a shared machine: before the matmul and before each run the script waits (`--idle-wait`,
+up to 90 s) for a second in which other processes use under a quarter of a core, and it prints
+the cores other processes used during each run (/proc/stat's busy time less the run's own), so
+disturbed runs can be told apart.
+
 Levers: `--runners` takes extra zoo variants as `zoo:KEY=VALUE,...`, KEY `spe` for
 `--steps-per-execution` or an environment variable, e.g. `zoo:spe=1`,
 `zoo:TF_NUM_INTEROP_THREADS=1`. `--decompose` times zoo's input pipeline alone, the training
