@@ -18,10 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
-import secrets
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +27,7 @@ import numpy as np
 
 from zoo import __version__
 from zoo.errors import ZooError, ZooRuntimeError
-from zoo.io import atomic_path
+from zoo.io import atomic_dir, atomic_path
 from zoo.runtime import (
     FORMAT_NAMES,
     METADATA_KEY,
@@ -43,7 +40,6 @@ from zoo.runtime import (
 FORMATS = ("savedmodel", "onnx", "tflite")
 KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 SUFFIXES = {"savedmodel": "_savedmodel", "onnx": ".onnx", "tflite": ".tflite"}
-EXPORT_DIR = "export"  # RUN/export/ holds a run's exports
 # What converts each format (the runtime that verifies it is in zoo.runtime).
 CONVERTER_PACKAGES = {
     "savedmodel": (),
@@ -141,10 +137,11 @@ def default_output(source: str, fmt: str, name: str) -> Path:
     suffix = SUFFIXES[fmt]
     path = Path(source).expanduser()
     if path.is_dir():
-        return path / EXPORT_DIR / f"{RunDir(path).best_model.stem}{suffix}"
+        run = RunDir(path)
+        return run.export_dir / f"{run.best_model.stem}{suffix}"
     if path.suffix == ".keras":
         run = RunDir.containing(path)
-        folder = run.path / EXPORT_DIR if run else path.parent
+        folder = run.export_dir if run else path.parent
         return folder / f"{path.stem}{suffix}"
     return Path(f"{name}{suffix}")
 
@@ -486,49 +483,11 @@ def export(source: str, fmt: str, output: str | Path | None = None, weights: str
         return result
 
     with load_keras().device("cpu"):
-        if fmt == "savedmodel":
-            tmp = _temp_dir(target)
-            try:
-                result = write_and_verify(tmp)
-                _replace_dir(tmp, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with atomic_path(target) as tmp:  # renamed over target only if no exception
-                result = write_and_verify(tmp)
+        # renamed over target only if no exception
+        with (atomic_dir if fmt == "savedmodel" else atomic_path)(target) as tmp:
+            result = write_and_verify(tmp)
     result.size_bytes = _size(target)
     return result
-
-
-def _temp_dir(target: Path) -> Path:
-    """A new empty directory beside `target`, with the usual mode of a new directory (the
-    kernel applies the umask to the 0777 asked for)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}"
-        try:
-            tmp.mkdir(0o777)
-            return tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {target}")
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Rename the directory `tmp` to `target`; an old `target` is removed only once the new
-    one is in its place (and put back if the rename fails)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _size(path: Path) -> int:

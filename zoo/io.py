@@ -28,18 +28,27 @@ def _create_temp(path: Path) -> tuple[Path, int]:
     mode of a new file there. Reading the umask with `os.umask` would have to set it, for
     a moment, for every thread of the process.
     """
+    def create(tmp: Path) -> int:
+        fd = os.open(tmp, _CREATE, 0o666)
+        try:
+            return stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+
+    return _fresh(path, create)
+
+
+def _fresh(path: Path, create) -> tuple[Path, object]:
+    """A new temporary name beside `path`, made by `create(name)` (which raises
+    FileExistsError when the name is taken); the name and what `create` returned."""
     for _ in range(100):
         # 8 characters from [0-9a-f], a name that `remove_stale_temps` recognises;
         # `secrets` leaves the (possibly seeded) `random` module's state alone.
         tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{path.suffix}"
         try:
-            fd = os.open(tmp, _CREATE, 0o666)
+            return tmp, create(tmp)
         except FileExistsError:
             continue
-        try:
-            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
-        finally:
-            os.close(fd)
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
@@ -75,6 +84,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """`atomic_path` for a directory: yield a new empty directory beside `path` (mode 0777
+    less the umask, as `mkdir` makes) and, on success, put it in `path`'s place. An old
+    `path` is removed only once the new one is there (and put back if that rename fails);
+    on an exception nothing is left but what `path` was."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, _ = _fresh(path, lambda p: p.mkdir(0o777))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old, _ = _fresh(path, _unused)
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old is not None:
+                os.replace(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unused(path: Path) -> None:
+    if path.exists():
+        raise FileExistsError(path)
 
 
 _TEMP_NAME = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")  # what atomic_path makes

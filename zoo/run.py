@@ -11,6 +11,7 @@ No other module spells a run file's name. A run directory holds:
     metrics.json, classification_report.txt, confusion_matrix.png
     skipped_files.txt        every input file that was skipped, with the reason
     model.png, tensorboard/
+    export/                  what `zoo export` wrote (model.onnx, model.tflite, model_savedmodel/)
     features.json, classifier.joblib, extractor.keras, features.h5   (features runs)
 
 Every file is written atomically (`zoo.io`), so a run killed at any moment stays readable.
@@ -48,6 +49,7 @@ CONFUSION = "confusion_matrix.png"
 SKIPPED = "skipped_files.txt"
 GRAPH = "model.png"
 TENSORBOARD = "tensorboard"
+EXPORT = "export"
 # a features run (`zoo fit-features`, `zoo baseline`); features.json marks one
 FEATURES_RUN = "features.json"
 CLASSIFIER = "classifier.joblib"
@@ -152,6 +154,7 @@ class RunDir:
     skipped_file = property(lambda self: self.path / SKIPPED)
     graph_png = property(lambda self: self.path / GRAPH)
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)
+    export_dir = property(lambda self: self.path / EXPORT)
     features_json = property(lambda self: self.path / FEATURES_RUN)
     classifier_file = property(lambda self: self.path / CLASSIFIER)
     extractor_model = property(lambda self: self.path / EXTRACTOR)
