@@ -23,3 +23,10 @@ class ZooRuntimeError(ZooError):
 
     def __init__(self, message: str):
         super().__init__(message, exit_code=EXIT_FAILURE)
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of `exc`'s message, at most `limit` characters (its type's name when
+    it has no message): how a library's exception is quoted in a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import __version__
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, ZooRuntimeError, first_line
 from zoo.io import atomic_dir, atomic_path
 from zoo.runtime import (
     FORMAT_NAMES,
@@ -272,7 +272,7 @@ def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
                            f"TensorFlow's {', '.join(sorted(set(ops)))} (the LiteRT "
                            "interpreter has no TensorFlow kernels)") from None
         raise ZooError(f"Keras' {FORMAT_NAMES[fmt]} exporter cannot convert {name}: "
-                       f"{type(exc).__name__}: {_first_line(exc)}") from None
+                       f"{type(exc).__name__}: {first_line(exc)}") from None
     finally:
         tf2onnx_logger.handlers, tf2onnx_logger.propagate = saved
     if unsupported.ops:
@@ -307,11 +307,6 @@ def _check_onnx_inputs(model, name: str) -> None:
                        f"{len(extra)} constants of the model as graph inputs ("
                        f"{', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}); "
                        "export it as tflite or savedmodel")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _store_metadata(path: Path, fmt: str, metadata: dict) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.data.sources import IMAGE_SUFFIXES
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, ZooRuntimeError, first_line
 
 
 def imagenet_classes() -> list[tuple[str, str]]:
@@ -133,7 +133,7 @@ def _load_trained(path: Path, weights: str | None) -> Predictor:
             model.load_weights(weights)
         except Exception as exc:
             raise ZooError(f"{weights} does not fit {model_file}: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
+                           f"{first_line(exc)}") from None
     if labels is None:
         count = model.output_shape[-1]
         return Predictor(model, path.stem, tuple(model.input_shape[1:]),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 METADATA_KEY = "zoo"
 SAVEDMODEL_METADATA = Path("assets.extra") / "zoo.json"
@@ -62,11 +62,6 @@ def _threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class ExportedModel:
@@ -122,7 +117,7 @@ class OnnxModel(ExportedModel):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
-            raise ZooError(f"{path} is not a readable ONNX model: {_first_line(exc)}") from None
+            raise ZooError(f"{path} is not a readable ONNX model: {first_line(exc)}") from None
         self.path, self.runtime = path, f"onnxruntime {ort.__version__}"
         self.device = "gpu" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -159,7 +154,7 @@ class TFLiteModel(ExportedModel):
             with quiet_native_logs():
                 self.interpreter = Interpreter(model_content=data, num_threads=_threads())
         except Exception as exc:
-            raise ZooError(f"{path} is not a readable TFLite model: {_first_line(exc)}") from None
+            raise ZooError(f"{path} is not a readable TFLite model: {first_line(exc)}") from None
         self.path, self.runtime = path, f"ai-edge-litert {version('ai-edge-litert')}"
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
@@ -217,7 +212,7 @@ class SavedModel(ExportedModel):
                 self.serve = self.loaded.signatures["serving_default"]
             except Exception as exc:
                 raise ZooError(f"{path} is not a readable SavedModel: "
-                               f"{_first_line(exc)}") from None
+                               f"{first_line(exc)}") from None
         self.tf, self.path, self.runtime = tf, path, f"tensorflow {tf.__version__}"
         gpu = device != "cpu" and bool(tf.config.list_physical_devices("GPU"))
         self.device = "gpu" if gpu else "cpu"

@@ -26,7 +26,7 @@ import numpy as np
 from zoo.backend import keras_home, load_keras
 from zoo.data.formats import check_hdf5, read_cifar, read_hdf5_split, read_idx
 from zoo.data.sources import IMAGE_SUFFIXES, ArraySource, FileSource, HDF5Source
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, ZooRuntimeError, first_line
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = keras_home() / "datasets"
@@ -190,7 +190,7 @@ def _find_local(name: str, data_dir: str | None) -> tuple[Path, tuple[str, ...]]
 
 
 def _download_failed(name: str, url: str, files: str, exc: Exception, data_dir: str | None):
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = first_line(exc, limit=None)
     where = f"--data-dir {data_dir}" if data_dir else f"{KERAS_CACHE}/ or pass --data-dir DIR"
     raise ZooRuntimeError(
         f"{name}: no local files and the download of {url} failed ({reason}); "

@@ -183,7 +183,9 @@ def _is_utf8(head: bytes) -> bool:
 
 def _decode_failure_reason(exc: Exception) -> str:
     """Why Pillow recognised the format but could not decode the pixels."""
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    from zoo.errors import first_line
+
+    message = first_line(exc, limit=None)
     if "truncated" in message or isinstance(exc, EOFError):
         return "truncated image data"
     return f"corrupt image data ({message[:80]})"

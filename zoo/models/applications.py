@@ -178,7 +178,7 @@ def build_with_imagenet_weights(name: str, weights: str | None = None, **kwargs)
     """
     from pathlib import Path
 
-    from zoo.errors import ZooError
+    from zoo.errors import ZooError, first_line
     from zoo.models.registry import build_model
 
     if weights and weights != "imagenet":
@@ -190,7 +190,7 @@ def build_with_imagenet_weights(name: str, weights: str | None = None, **kwargs)
         except Exception as exc:
             top = " without its top" if kwargs.get("include_top") is False else ""
             raise ZooError(f"{weights} does not fit {name}{top}: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
+                           f"{first_line(exc)}") from None
         return model
     try:
         return build_model(name, weights="imagenet", **kwargs)

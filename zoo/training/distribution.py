@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, ZooRuntimeError, first_line
 
 log = logging.getLogger("zoo")
 
@@ -319,13 +319,12 @@ def _join(launch: Launch) -> None:
             shutdown_timeout_seconds=max(launch.timeout, 3600),
         )
     except Exception as exc:  # noqa: BLE001 - JAX raises XlaRuntimeError, ValueError, ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         who = (f"process {launch.process_id} of {launch.num_processes}"
                if launch.num_processes else "this process (SLURM)")
         where = launch.coordinator or "the coordinator SLURM names"
         raise ZooRuntimeError(
             f"{who} could not join the others through {where} within {launch.timeout} s "
-            f"({first}); start every process with the same --coordinator and "
+            f"({first_line(exc)}); start every process with the same --coordinator and "
             "--num-processes, process 0 on the coordinator's host") from None
 
 
