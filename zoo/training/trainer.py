@@ -221,12 +221,12 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
                       f"epochs {state.initial_epoch + 1}-{config.epochs}, run {run}")
         console.print(dist.describe() if dist.parallel or dist.num_processes > 1
                       else f"on {dist.devices[0]}, batch {config.batch_size}")
-    if dist.devices[0].startswith("gpu") and "precision" not in config.explicit:
-        log.info("training on a GPU in float32: --precision mixed_bfloat16 (Ampere or newer; "
-                 "mixed_float16 before) computes on its tensor cores")
         if dist.process_id:
             console.print(f"process {dist.process_id} of {dist.num_processes}: process 0 "
                           "writes the run directory")
+    if dist.devices[0].startswith("gpu") and "precision" not in config.explicit:
+        log.info("training on a GPU in float32: --precision mixed_bfloat16 (Ampere or newer; "
+                 "mixed_float16 before) computes on its tensor cores")
     # One fit, or one per phase of a transfer run (each phase compiles its own optimizer).
     stages = transfer.phases(config) if config.pretrained else [(None, config.epochs)]
     start = state.initial_epoch
