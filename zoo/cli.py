@@ -13,33 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.errors import EXIT_FAILURE, EXIT_USAGE, ZooError, ZooRuntimeError
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line: `zoo: error: ...`, exit 2."""
-
-    def error(self, message):  # noqa: D401 - argparse's signature
-        raise ZooError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-def _load_keras():
-    from zoo.backend import load_keras
-
-    return load_keras()
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    # Off a terminal (pipes, CI logs) keep tables on one line per row rather than wrapping at 80.
-    width = None if stream.isatty() else 200
-    return Console(file=stream, width=width, soft_wrap=False)
+from zoo.commands._common import Formatter as _Formatter
+from zoo.commands._common import Parser as _Parser
+from zoo.commands._common import console as _console
+from zoo.commands._common import load_keras as _load_keras
+from zoo.commands._common import setup_logging as _setup_logging
+from zoo.errors import EXIT_FAILURE, ZooError, ZooRuntimeError
 
 
 def _shape_arg(text: str) -> tuple[int, ...]:
@@ -170,17 +149,6 @@ def cmd_plot(args) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # zoo train / zoo evaluate / zoo datasets
-
-
-def _setup_logging() -> None:
-    import logging
-
-    from rich.logging import RichHandler
-
-    handler = RichHandler(console=_console(stderr=True), show_time=False, show_path=False)
-    # zoo's own notes at INFO; other libraries' (JAX's backend probe, say) only from WARNING
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
-    logging.getLogger("zoo").setLevel(logging.INFO)
 
 
 def cmd_train(args) -> int:
@@ -922,6 +890,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="also write the records as CSV")
     p.set_defaults(func=cmd_benchmark)
 
+    import importlib
+
+    from zoo.commands import COMMANDS
+
+    for module in COMMANDS:
+        importlib.import_module(f"zoo.commands.{module}").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,7 @@
+"""One module per command: its argparse block (`add_parser(sub)`) and its `run(args)`.
+
+`COMMANDS` fixes the order `zoo --help` lists them in. A command module imports nothing heavy
+at module level (no numpy, no Keras): `zoo --help` builds every parser.
+"""
+
+COMMANDS: tuple[str, ...] = ()  # module names under zoo.commands, in help order
