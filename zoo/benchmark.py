@@ -19,13 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from zoo.choices import BENCHMARK_FORMATS as FORMATS
+from zoo.choices import PRECISIONS
 from zoo.errors import ZooError
 from zoo.io import atomic_path
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# keras: the model in Keras (its backend); onnx and tflite: exported by zoo.export, timed in
-# onnxruntime and the LiteRT interpreter
-FORMATS = ("keras", "onnx", "tflite")
 
 
 def summarize(values: Sequence[float]) -> dict:
@@ -94,16 +91,6 @@ def check_formats(formats, precision: str, device: str = "auto") -> None:
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ZooError("--device gpu: this onnxruntime has no CUDA provider; install "
                            "onnxruntime-gpu, or drop onnx, or use --device cpu")
-
-
-def parse_image_size(text: str) -> tuple[int, int]:
-    """Parse `"H,W"` (or `"HxW"`) into two positive ints; anything else is a `ZooError`."""
-    from zoo.models.registry import parse_shape
-
-    shape = parse_shape(text)
-    if len(shape) != 2:
-        raise ZooError(f"bad --image-size '{text}': expected H,W like 32,32")
-    return shape
 
 
 def resolve_models(patterns: Sequence[str]) -> list[str]:

@@ -22,12 +22,9 @@ from zoo.errors import EXIT_FAILURE, ZooError, ZooRuntimeError
 
 
 def _shape_arg(text: str) -> tuple[int, ...]:
-    from zoo.models.registry import parse_shape
+    from zoo.choices import parse_input_shape
 
-    shape = parse_shape(text)
-    if len(shape) not in (2, 3):
-        raise ZooError(f"bad --input-shape '{text}': expected H,W or H,W,C")
-    return shape
+    return parse_input_shape(text)
 
 
 def _batch_sizes_arg(text: str) -> tuple[int, ...]:
@@ -43,7 +40,7 @@ def _formats_arg(text: str) -> tuple[str, ...]:
 
 
 def _image_size_arg(text: str) -> tuple[int, int]:
-    from zoo.benchmark import parse_image_size
+    from zoo.choices import parse_image_size
 
     return parse_image_size(text)
 
@@ -220,14 +217,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_build_hdf5(args) -> int:
+    from zoo.choices import parse_image_size
     from zoo.data.hdf5build import build_hdf5
-    from zoo.models.registry import parse_shape
 
     size = None
     if args.image_size is not None:
-        size = parse_shape(args.image_size)
-        if len(size) != 2:
-            raise ZooError(f"bad --image-size '{args.image_size}': expected H,W")
+        size = parse_image_size(args.image_size)
     if args.workers is not None and args.workers < 1:
         raise ZooError(f"--workers must be at least 1; got {args.workers}")
     result = build_hdf5(args.dataset, args.output, image_size=size,
@@ -804,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="images per extraction batch")
 
     def classifier_args(p):
-        from zoo.features.classifiers import CLASSIFIERS
+        from zoo.choices import CLASSIFIERS
 
         p.add_argument("--classifier", required=True, choices=CLASSIFIERS,
                        help="scikit-learn classifier fitted on the features")

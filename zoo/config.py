@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.choices import DISTRIBUTE_MODES, MONITORS, PRECISIONS, parse_image_size
 from zoo.errors import ZooError
 
 
@@ -78,7 +79,7 @@ FIELDS: tuple[Field, ...] = (
     Field("label_smoothing", float, 0.0, "label smoothing of the cross-entropy", "optimizer"),
     Field("precision", str, "float32",
           "compute precision (mixed_*: float32 variables and classifier)", "optimizer",
-          choices=("float32", "mixed_float16", "mixed_bfloat16")),
+          choices=PRECISIONS),
     # learning-rate schedule
     Field("lr_schedule", str, "none", "learning-rate schedule", "schedule", choices=SCHEDULES),
     Field("lr_decay", float, 0.0, "time: lr0 / (1 + decay * iteration)", "schedule"),
@@ -94,7 +95,7 @@ FIELDS: tuple[Field, ...] = (
     Field("output", str, "output", "parent directory of run directories", "run", metavar="DIR"),
     Field("name", str, None, "run directory name (default MODEL-DATASET-YYYYmmdd-HHMMSS)", "run"),
     Field("monitor", str, "val_loss", "metric that picks the best model", "run",
-          choices=("val_loss", "val_accuracy", "loss", "accuracy")),
+          choices=MONITORS),
     Field("checkpoint_every", int, 0, "also keep the model every N epochs (0: never)", "run",
           metavar="N"),
     Field("early_stop", int, 0, "stop after N epochs without improvement (0: never)", "run",
@@ -105,7 +106,7 @@ FIELDS: tuple[Field, ...] = (
     # distribution (where each process joins a cluster is given by flags, not saved)
     Field("distribute", str, "none", "data-parallel: replicate the model on every device "
           "(JAX: of every process) and split each batch between them; --batch-size stays the "
-          "global batch", "distribution", choices=("none", "data-parallel")),
+          "global batch", "distribution", choices=DISTRIBUTE_MODES),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -297,14 +298,9 @@ def validate(config: Config) -> None:
 
 
 def image_size(config: dict) -> tuple[int, int] | None:
-    from zoo.models.registry import parse_shape
-
     if not config.get("image_size"):
         return None
-    shape = parse_shape(str(config["image_size"]))
-    if len(shape) != 2:
-        raise ZooError(f"image_size must be H,W; got {config['image_size']}")
-    return shape
+    return parse_image_size(config["image_size"], "image_size")
 
 
 def drop_epochs(config: dict) -> list[int]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import __version__
+from zoo.choices import EXPORT_FORMATS as FORMATS
 from zoo.errors import ZooError, ZooRuntimeError, first_line
 from zoo.io import atomic_dir, atomic_path
 from zoo.runtime import (
@@ -37,7 +38,6 @@ from zoo.runtime import (
     require,
 )
 
-FORMATS = ("savedmodel", "onnx", "tflite")
 KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 SUFFIXES = {"savedmodel": "_savedmodel", "onnx": ".onnx", "tflite": ".tflite"}
 # What converts each format (the runtime that verifies it is in zoo.runtime).

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.choices import CLASSIFIERS
 from zoo.errors import ZooError
 
 log = logging.getLogger("zoo")
-
-CLASSIFIERS = ("logreg", "linearsvm", "knn", "randomforest")
 
 
 def make_pipeline(name: str, seed: int = 42):

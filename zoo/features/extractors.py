@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.choices import POOLINGS
 from zoo.errors import ZooError, ZooRuntimeError
-
-POOLINGS = ("avg", "max", "flatten")
 
 
 class Extractor:
@@ -189,11 +188,11 @@ def _cut(model, layer: str | None, pooling: str, label: str):
 
 
 def imagenet_preprocess(name: str):
-    """The `preprocess_input` of ImageNet model `name`, on a copy of the batch."""
-    from zoo.models.applications import preprocess_module
+    """ImageNet model `name`'s preprocessing: `scale_pixels` in its mode (equal to its
+    `keras.applications` `preprocess_input` to the bit, tests/test_card.py), on a copy."""
+    from zoo.models.registry import get_spec
 
-    module = preprocess_module(name)
-    return lambda x: module.preprocess_input(np.array(x, dtype=np.float32))
+    return run_preprocess(get_spec(name).preprocessing, None)
 
 
 def run_preprocess(mode: str, mean):
@@ -226,7 +225,7 @@ def cnn_extractor(source: str, layer: str | None = None, pooling: str = "avg",
         from zoo.run import RunDir, load_model
 
         run = RunDir(path)
-        labels = run.read_labels()
+        labels = run.read_card()
         if not run.best_model.is_file():
             raise ZooError(f"{path}: no {run.best_model.name} (not a run directory of "
                            "'zoo train'?)")

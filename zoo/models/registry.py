@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zoo.choices import parse_shape  # noqa: F401 - its old home, where tests import it
 from zoo.errors import ZooError
 
 # Preprocessing modes, as `keras.applications.imagenet_utils.preprocess_input` names them,
@@ -142,18 +143,6 @@ def get_spec(name: str) -> ModelSpec:
     close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ZooError(f"unknown model '{name}'{hint} ('zoo models' lists them all)")
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """Parse `"H,W,C"` (or `"HxWxC"`) into a tuple of positive ints."""
-    parts = re.split(r"[,x]", text.strip().lower())
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ZooError(f"bad shape '{text}': expected numbers like 32,32,3") from None
-    if any(s <= 0 for s in shape):
-        raise ZooError(f"bad shape '{text}': every dimension must be positive")
-    return shape
 
 
 def check_input_shape(spec: ModelSpec, input_shape) -> tuple[int, int, int]:

@@ -26,11 +26,11 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from zoo.choices import DISTRIBUTE_MODES as MODES
 from zoo.errors import ZooError, ZooRuntimeError, first_line
 
 log = logging.getLogger("zoo")
 
-MODES = ("none", "data-parallel")
 ENV_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
 ENV_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 ENV_PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
