@@ -20,6 +20,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
                   ".pgm")
 
 
+def is_image_name(path: str | Path) -> bool:
+    """Whether a file's name says it is an image: its suffix, in any case (`.JPG` too), is one
+    of `IMAGE_SUFFIXES`. The one place that judges a file by its name; its bytes are judged
+    by the decoder when a batch reads it."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
 class ArraySource:
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         if images.ndim == 3:
