@@ -281,8 +281,8 @@ def decompose(args) -> None:
     import tensorflow as tf
 
     from zoo.config import resolve
-    from zoo.data.datasets import Split
     from zoo.data.pipeline import make_sequence
+    from zoo.data.splits import Split
     from zoo.inputs import prepare
     from zoo.models import build_model
     from zoo.models.flops import count_flops

@@ -20,9 +20,9 @@ from zoo.backend import load_keras  # noqa: E402
 
 keras = load_keras()
 
-from zoo.data.datasets import Split  # noqa: E402
 from zoo.data.pipeline import Transform, make_sequence  # noqa: E402
 from zoo.data.sources import ArraySource  # noqa: E402
+from zoo.data.splits import Split  # noqa: E402
 from zoo.models import build_model  # noqa: E402
 
 

@@ -305,7 +305,7 @@ def test_failed_download_says_what_and_where(tmp_path, monkeypatch):
         raise OSError("Temporary failure in name resolution")
 
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
-    monkeypatch.setattr("zoo.data.datasets.KERAS_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("zoo.data.builtin.KERAS_CACHE", tmp_path / "cache")
     with pytest.raises(ZooRuntimeError) as info:
         load_dataset("cifar10", **OPTIONS, data_dir=str(tmp_path / "mine"))
     message = str(info.value)

@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import needs_graphviz
 from tests.fixtures import write_cifar10, write_folder
 from zoo.config import resolve
-from zoo.data.datasets import DEBIAN_FASHION_MNIST
+from zoo.data.builtin import DEBIAN_FASHION_MNIST
 
 RUN_FILES = ["config.yaml", "labels.json", "model.keras", "checkpoint/state.json",
              "history.json", "history.csv", "monitor.png", "metrics.json",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.splits import SPLIT_NAMES
 from zoo.errors import ZooError
 
 ArrayPair = tuple[np.ndarray, np.ndarray]
@@ -144,9 +145,6 @@ def check_hdf5(path: Path) -> list[str] | None:
             return [n.decode() if isinstance(n, bytes) else str(n) for n in f["label_names"][:]]
     except OSError:
         raise ZooError(f"{path}: not an HDF5 file") from None
-
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def read_hdf5_split(path: Path) -> np.ndarray | None:

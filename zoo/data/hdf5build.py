@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.splits import SPLIT_NAMES, LoadOptions
 from zoo.errors import ZooError
 from zoo.io import write_skipped_list
 
@@ -81,7 +82,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from zoo.data.datasets import LoadOptions, _load_folder
+    from zoo.data.folder import load_folder
     from zoo.io import atomic_path
 
     prefix, colon, path = dataset.partition(":")
@@ -95,7 +96,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     options = LoadOptions(seed=0, val_split=0.0, limit=None, data_dir=None,
                           image_size=tuple(image_size) if image_size else None,
                           channels=channels)
-    loaded = _load_folder(path, options)
+    loaded = load_folder(path, options)
     source = loaded.train.source
     height, width = source.size
     order = [(code, split) for code, split in enumerate((loaded.train, loaded.val, loaded.test))
@@ -106,7 +107,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     workers = max(1, workers or os.cpu_count() or 1)
     console = console or Console(file=sys.stderr)
     written = 0
-    counts = {"train": 0, "val": 0, "test": 0}
+    counts = dict.fromkeys(SPLIT_NAMES, 0)
     with atomic_path(output) as tmp, h5py.File(tmp, "w") as f, \
             ThreadPoolExecutor(max_workers=workers) as pool, \
             Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -136,7 +137,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
                 labels[written:end] = source.labels[part[keep]]
                 split[written:end] = codes[start : start + chunk][keep]
                 for code in codes[start : start + chunk][keep]:
-                    counts[("train", "val", "test")[code]] += 1
+                    counts[SPLIT_NAMES[code]] += 1
                 written = end
             bar.advance(task, len(part))
         if not counts["train"]:
