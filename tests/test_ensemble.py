@@ -32,7 +32,7 @@ def runs(tmp_path_factory):
 
 def _member(run_dir):
     run = RunDir(run_dir)
-    labels = run.read_labels()
+    labels = run.read_card()
     inputs = prepare(Config(run.read_config()), mean=labels.mean)
     which, split = inputs.splits.eval_split("test")
     return predict_split(load_model(run.best_model, compile=False), split,

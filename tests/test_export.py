@@ -61,8 +61,9 @@ def make_run(root: Path, policy: str = "float32", name: str = "run"):
     minus a mean), whose classifier is scaled so that its logits spread over real photos."""
     import keras
 
+    from zoo.card import ModelCard
     from zoo.models import build_model
-    from zoo.run import Labels, RunDir
+    from zoo.run import RunDir
 
     keras.utils.set_random_seed(3)
     previous = keras.config.dtype_policy()
@@ -78,7 +79,7 @@ def make_run(root: Path, policy: str = "float32", name: str = "run"):
     head.kernel.assign(kernel * (3.0 / max(float((features @ kernel).std()), 1e-6)))
     run = RunDir.create(root, name)
     run.config_file.write_text(f"model: shallownet\ndataset: folder:animals\nprecision: {policy}\n")
-    run.write_labels(Labels(NAMES, SHAPE, preprocessing="raw", mean=MEAN, dataset="folder"))
+    run.write_card(ModelCard(NAMES, SHAPE, preprocessing="raw", mean=MEAN, dataset="folder"))
     model.save(run.best_model)
     return run, model
 

@@ -157,7 +157,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         The metrics written to metrics.json.
     """
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
-    labels = run.read_labels()
+    labels = run.read_card()
     if inputs is None:
         inputs = run_inputs(run, labels, dataset)
         saved = run.read_metrics()
@@ -198,7 +198,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
 def _member_probs(run: RunDir, dataset: str | None, split: str):
     """`(labels, split name, dataset name, probabilities, image labels)` of one member of an
     ensemble: its best model, on its own inputs (its own size, preprocessing and mean)."""
-    labels = run.read_labels()
+    labels = run.read_card()
     inputs = run_inputs(run, labels, dataset)
     model = best_model(run, "leave it out of the ensemble")
     which, chosen = inputs.splits.eval_split(split)
@@ -243,9 +243,9 @@ def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "
     runs = [r if isinstance(r, RunDir) else RunDir.open(r) for r in run_dirs]
     if len(runs) < 2:
         raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
-    first = runs[0].read_labels()
+    first = runs[0].read_card()
     for run in runs[1:]:
-        names = run.read_labels().names
+        names = run.read_card().names
         if names != first.names:
             raise ZooError(f"{run} was trained on classes {_short(names)} but {runs[0]} on "
                            f"{_short(first.names)}; an ensemble's members share their classes")

@@ -124,7 +124,7 @@ def _load_trained(path: Path, weights: str | None) -> Predictor:
         if not path.is_file():
             raise ZooError(f"model file not found: {path}")
         run, model_file = RunDir.containing(path), path
-    labels = run.read_labels() if run else None
+    labels = run.read_card() if run else None
     model = load_model(model_file, compile=False)  # predictions only: no optimizer
     if weights:
         if not Path(weights).is_file():

@@ -25,7 +25,7 @@ class Inputs:
 
     def check_classes(self, labels, where: str) -> None:
         """A one-line error unless the dataset has the classes the model in `where` was
-        trained on (`labels`, a `zoo.run.Labels`)."""
+        trained on (`labels`, a `zoo.card.ModelCard`)."""
         if self.splits.num_classes != len(labels.names):
             raise ZooError(f"{self.splits.name} has {self.splits.num_classes} classes; the "
                            f"model of {where} was trained on {len(labels.names)}")

@@ -3,7 +3,8 @@
 No other module spells a run file's name. A run directory holds:
 
     config.yaml              the resolved configuration (reproduces the run)
-    labels.json              class names, input shape, preprocessing, mean, dataset
+    labels.json              the model card (`zoo.card`): class names, input shape,
+                             preprocessing, mean, dataset, task
     model.keras              the best model so far
     checkpoint/state.json    the commit point of the last completed epoch (what --resume reads)
     checkpoint/epoch-NNNN.keras, epoch-NNNN-seeds.npz, periodic-NNNN.keras
@@ -22,9 +23,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from zoo.card import ModelCard
 from zoo.config import dump, load_yaml
 from zoo.errors import ZooError
 from zoo.io import (
@@ -55,31 +56,6 @@ FEATURES_RUN = "features.json"
 CLASSIFIER = "classifier.joblib"
 EXTRACTOR = "extractor.keras"
 FEATURES_FILE = "features.h5"
-
-
-@dataclass(frozen=True)
-class Labels:
-    """What a model needs besides its weights to classify an image: `labels.json`."""
-
-    names: list[str]
-    input_shape: tuple[int, int, int]
-    preprocessing: str = "scale"
-    mean: tuple[float, ...] | None = None
-    dataset: str | None = None
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["labels"] = data.pop("names")
-        data["input_shape"] = list(self.input_shape)
-        data["mean"] = list(self.mean) if self.mean else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> Labels:
-        mean = data.get("mean")
-        return cls(names=list(data["labels"]), input_shape=tuple(data["input_shape"]),
-                   preprocessing=data.get("preprocessing", "scale"),
-                   mean=tuple(mean) if mean else None, dataset=data.get("dataset"))
 
 
 class RunDir:
@@ -191,13 +167,14 @@ class RunDir:
     def write_config(self, config) -> None:
         write_text(self.config_file, dump(config))
 
-    def read_labels(self) -> Labels:
+    def read_card(self) -> ModelCard:
+        """The model card of labels.json (`zoo.card`; older labels.json files read too)."""
         if not self.labels_file.is_file():
             raise ZooError(f"{self.path}: no {LABELS} (not a run directory of 'zoo train'?)")
-        return Labels.from_json(json.loads(self.labels_file.read_text()))
+        return ModelCard.loads(self.labels_file.read_text(), str(self.labels_file))
 
-    def write_labels(self, labels: Labels) -> None:
-        write_json(self.labels_file, labels.to_json())
+    def write_card(self, card: ModelCard) -> None:
+        write_json(self.labels_file, card.to_json())
 
     def read_state(self) -> dict | None:
         """The last committed epoch's state, or None when no epoch completed."""

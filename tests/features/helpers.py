@@ -39,14 +39,15 @@ def make_source_run(root: Path, shape=(8, 8, 1)):
     """A `zoo train` run of shallownet for digits (random weights), made directly."""
     import keras
 
+    from zoo.card import ModelCard
     from zoo.models import build_model
-    from zoo.run import Labels, RunDir
+    from zoo.run import RunDir
 
     keras.utils.set_random_seed(1)
     model = build_model("shallownet", input_shape=shape, num_classes=10)
     run = RunDir.create(root, "src")
     run.config_file.write_text("model: shallownet\ndataset: digits\n")
-    run.write_labels(Labels([str(i) for i in range(10)], shape, preprocessing="scale",
-                            dataset="digits"))
+    run.write_card(ModelCard([str(i) for i in range(10)], shape, preprocessing="scale",
+                             dataset="digits"))
     model.save(run.best_model)
     return run, model

@@ -41,7 +41,7 @@ def test_separable_features_are_learned_and_the_test_split_is_never_fitted(
     for file in (run.report_file, run.confusion_png, run.classifier_file, run.labels_file,
                  run.features_json):
         assert file.is_file(), file
-    assert run.read_labels().names == NAMES
+    assert list(run.read_card().names) == NAMES
 
 
 def test_an_adversarial_test_split_changes_nothing_but_the_score(zoo_cli, tmp_path):

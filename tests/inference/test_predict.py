@@ -189,13 +189,14 @@ def make_run(root: Path, shape=(24, 24, 3)):
     (seconds) rather than trained; `test_a_trained_run_predicts_with_its_own_labels` trains."""
     import keras
 
-    from zoo.run import Labels, RunDir
+    from zoo.card import ModelCard
+    from zoo.run import RunDir
 
     keras.utils.set_random_seed(1)
     model = build_model("shallownet", input_shape=shape, num_classes=len(NAMES))
     run = RunDir.create(root, "run")
     run.config_file.write_text("model: shallownet\ndataset: folder:animals\n")
-    run.write_labels(Labels(NAMES, shape, preprocessing="raw", mean=MEAN, dataset="folder"))
+    run.write_card(ModelCard(NAMES, shape, preprocessing="raw", mean=MEAN, dataset="folder"))
     model.save(run.best_model)
     run.checkpoint_dir.mkdir()
     model.save(run.epoch_model(1))

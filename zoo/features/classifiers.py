@@ -167,11 +167,11 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     """
     import joblib
 
+    from zoo.card import ModelCard
     from zoo.evaluation import evaluate_predictions, print_summary, write_report
     from zoo.features.extractors import from_description
     from zoo.features.hdf5 import read_features
     from zoo.io import atomic_path, write_json
-    from zoo.run import Labels
 
     if classifier not in CLASSIFIERS:
         raise ZooError(f"unknown classifier '{classifier}'; choose one of "
@@ -208,9 +208,9 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
         with atomic_path(run.extractor_model) as tmp:
             extractor.model.save(tmp)
     preprocessing = description["preprocessing"] if description["kind"] == "cnn" else "raw"
-    run.write_labels(Labels(list(data.label_names), tuple(extractor.input_shape),
-                            preprocessing=preprocessing, mean=None,
-                            dataset=str(data.attrs.get("dataset") or "") or None))
+    run.write_card(ModelCard(list(data.label_names), tuple(extractor.input_shape),
+                             preprocessing=preprocessing, mean=None,
+                             dataset=str(data.attrs.get("dataset") or "") or None))
     extra = {"split": which, "model": f"{description['name']}+{classifier}",
              "extractor": description["name"], "layer": description.get("layer"),
              "pooling": description.get("pooling"), "classifier": classifier,
@@ -258,7 +258,7 @@ def load_features_predictor(path: str | Path):
     if not run.classifier_file.is_file():
         raise ZooError(f"{run}: no {run.classifier_file.name} (a features run of "
                        "'zoo fit-features' that did not finish?)")
-    labels = run.read_labels()
+    labels = run.read_card()
     description = info["extractor"]
     model_file = run.extractor_model if description["kind"] == "cnn" else None
     if model_file is not None and not model_file.is_file():

@@ -26,6 +26,7 @@ from zoo.backend import load_keras, quiet_native_logs
 
 keras = load_keras()  # quietly, before the modules below import it
 
+from zoo.card import ModelCard  # noqa: E402
 from zoo.config import Config  # noqa: E402
 from zoo.data.pipeline import make_sequence  # noqa: E402
 from zoo.data.preprocessing import batches_per_epoch  # noqa: E402
@@ -34,7 +35,7 @@ from zoo.evaluation import evaluate_run  # noqa: E402
 from zoo.inputs import Inputs, prepare  # noqa: E402
 from zoo.io import is_disk_full  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
-from zoo.run import Labels, RunDir, load_model  # noqa: E402
+from zoo.run import RunDir, load_model  # noqa: E402
 from zoo.training import distribution, transfer  # noqa: E402
 from zoo.training.callbacks import (  # noqa: E402
     MODE,
@@ -109,7 +110,7 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
         if saved["epoch"] >= config.epochs:  # before the dataset loads
             raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
                            f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
-        labels = run.read_labels()
+        labels = run.read_card()
         inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
     try:
         with dist.scope():
@@ -156,7 +157,7 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
         return TrainingState(run, model, phase=phase)
     splits = inputs.splits
     run.write_config(config.replace(name=None))  # reproducing the run makes a new directory
-    run.write_labels(Labels(
+    run.write_card(ModelCard(
         names=splits.label_names,
         input_shape=inputs.input_shape,
         preprocessing=inputs.eval_transform.mode,  # a fine-tuned run's is its source's
@@ -169,7 +170,7 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
 
 def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
                  dist: distribution.Distribution) -> TrainingState:
-    inputs.check_classes(run.read_labels(), str(run))
+    inputs.check_classes(run.read_card(), str(run))
     if dist.is_writer:
         run.remove_stale_temps()  # files a killed run was writing
     model = load_model(run.checkpoint_dir / saved["model_file"])

@@ -19,9 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.backend import load_keras
+from zoo.card import ModelCard
 from zoo.config import Config
 from zoo.errors import ZooError
-from zoo.run import Labels, RunDir, load_model
+from zoo.run import RunDir, load_model
 
 keras = load_keras()
 
@@ -51,9 +52,9 @@ class Source:
             if not self.model_file.is_file():
                 raise ZooError(f"--pretrained {self.text}: no {self.model_file.name}")
 
-    def labels(self) -> Labels | None:
+    def labels(self) -> ModelCard | None:
         """The source run's labels (its preprocessing and mean), or None."""
-        return self.run.read_labels() if self.run is not None else None
+        return self.run.read_card() if self.run is not None else None
 
 
 def _imagenet_base(config: Config, input_shape) -> keras.Model:
