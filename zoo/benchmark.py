@@ -24,6 +24,9 @@ from zoo.choices import PRECISIONS
 from zoo.errors import ZooError
 from zoo.io import atomic_path
 
+# A timed run repeats its step until it lasts this long (read when `run_benchmarks` is called).
+MIN_RUN_SECONDS = 0.2
+
 
 def summarize(values: Sequence[float]) -> dict:
     """Median, quartiles and range of `values`.
@@ -293,7 +296,7 @@ def benchmark_exported(
     runtime: built in float32 with random weights, written by `zoo.export.write_export` to a
     temporary directory (not verified: random weights), then timed as `benchmark_model`
     times Keras, on the same random inputs. `device` is `auto`, `cpu` or `gpu` as the runtime
-    understands it (`zoo.runtime.open_exported`); the record says where it ran.
+    understands it (`zoo.predict.formats.open_exported`); the record says where it ran.
 
     Returns:
         A record like `benchmark_model`'s, with `format` and `runtime` (e.g.
@@ -304,10 +307,11 @@ def benchmark_exported(
     import numpy as np
 
     from zoo.backend import load_keras
+    from zoo.card import ModelCard
     from zoo.export import SUFFIXES, write_export
     from zoo.models.flops import count_flops
     from zoo.models.registry import build_model
-    from zoo.runtime import open_exported
+    from zoo.predict.formats import open_exported
 
     if fmt not in FORMATS[1:]:
         raise ZooError(f"unknown exported format '{fmt}'; choose {', '.join(FORMATS[1:])}")
@@ -323,7 +327,7 @@ def benchmark_exported(
             model(np.zeros((1, *shape), "float32"))  # Keras' ONNX export needs a called model
             params, gflops = int(model.count_params()), count_flops(model) / 1e9
             path = write_export(model, fmt, Path(tmp) / f"{spec.name}{SUFFIXES[fmt]}",
-                                {"name": spec.name, "input_shape": list(shape)})
+                                ModelCard.numbered(spec.num_classes, shape, name=spec.name))
         finally:
             keras.backend.clear_session()
             keras.config.set_dtype_policy(previous)
@@ -377,6 +381,126 @@ def write_csv(records: Sequence[dict], path: str | Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def run_benchmarks(
+    names: Sequence[str],
+    formats: Sequence[str] = ("keras",),
+    *,
+    image_size: tuple[int, int] | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    train: bool = False,
+    repeats: int = 5,
+    precision: str = "float32",
+    device: str = "auto",
+    min_run_seconds: float | None = None,
+    console=None,
+) -> dict:
+    """Time every model of `names` in every format of `formats`, side by side: `zoo benchmark`.
+
+    Every model's input shape, the formats, the precision and the device are checked before
+    any model is timed. A progress bar shows on `console` (a rich console, e.g. on stderr)
+    when it is a terminal.
+
+    Args:
+        names: registered model names (`resolve_models`).
+        formats: of `FORMATS`; `keras` rows are timed by `benchmark_model`, the others by
+            `benchmark_exported`. Defaults to `("keras",)`.
+        image_size, batch_sizes, train, repeats, precision: as for `benchmark_model`.
+        device: `auto`, `cpu` or `gpu`: resolved for Keras by `zoo.backend.device_name`,
+            given as it is to the exported formats' runtimes.
+        min_run_seconds: see `benchmark_model`. Defaults to `MIN_RUN_SECONDS`.
+
+    Returns:
+        `{"settings": ..., "models": [record, ...]}`, one record per model and format, in
+        the order given; `settings` holds `batch_sizes`, `formats`, `train`, `repeats`,
+        `precision` and the resolved `device`.
+    """
+    for name in names:  # a bad --image-size fails before any model is timed
+        _spec_and_shape(name, image_size, repeats)
+    from zoo.backend import device_name, load_keras
+
+    load_keras()
+    keras_device = device_name(device)
+    check_formats(formats, precision, device)
+    seconds = MIN_RUN_SECONDS if min_run_seconds is None else min_run_seconds
+    from rich.progress import Progress
+
+    records = []
+    disable = console is None or not console.is_terminal
+    with Progress(console=console, transient=True, disable=disable) as bar:
+        task = bar.add_task("benchmarking", total=len(names) * len(formats))
+        for name in names:
+            for fmt in formats:  # one row per model and format, side by side
+                bar.update(task, description=f"{name} ({fmt})")
+                if fmt == "keras":
+                    records.append(benchmark_model(
+                        name,
+                        image_size=image_size,
+                        batch_sizes=batch_sizes,
+                        train=train,
+                        repeats=repeats,
+                        precision=precision,
+                        device=keras_device,
+                        min_run_seconds=seconds,
+                    ))
+                else:
+                    records.append(benchmark_exported(
+                        name,
+                        fmt,
+                        image_size=image_size,
+                        batch_sizes=batch_sizes,
+                        repeats=repeats,
+                        device=device,  # the runtime's own auto: onnxruntime-gpu or CPU
+                        min_run_seconds=seconds,
+                    ))
+                bar.advance(task)
+    settings = {"batch_sizes": list(batch_sizes), "formats": list(formats), "train": train,
+                "repeats": repeats, "precision": precision, "device": keras_device}
+    return {"settings": settings, "models": records}
+
+
+def _stats_text(stats: dict, digits: int = 1) -> str:
+    return (f"{stats['median']:.{digits}f} "
+            f"[dim]({stats['min']:.{digits}f}-{stats['max']:.{digits}f})[/dim]")
+
+
+def results_table(result: dict, backend: str):
+    """The `rich.table.Table` of a `run_benchmarks` result: one row per model and format,
+    each figure its median with the runs' min-max."""
+    from rich.table import Table
+
+    from zoo.models.flops import human
+
+    settings, records = result["settings"], result["models"]
+    batch_sizes, train = settings["batch_sizes"], settings["train"]
+    models = len({r["model"] for r in records})
+    formats = len(settings["formats"])
+    what = f"{models} models" + (f" x {formats} formats" if formats > 1 else "")
+    table = Table(title=f"{what}, {backend} on {settings['device']}, "
+                  f"{settings['precision']}; median (min-max) of {settings['repeats']} runs",
+                  title_justify="left")
+    for column in ("model", "format", "runtime", "input", "params", "GFLOPs"):
+        table.add_column(column, justify="right" if column in ("input", "params", "GFLOPs")
+                         else "left")
+    for batch in batch_sizes:
+        table.add_column("batch 1 ms" if batch == 1 else f"img/s @{batch}", justify="right")
+    if train:
+        table.add_column(f"train img/s @{max(batch_sizes)}", justify="right")
+    for r in records:
+        cells = [r["model"], r["format"], r["runtime"], "x".join(map(str, r["input_shape"])),
+                 human(r["params"]), f"{r['gflops']:.3g}"]
+        for entry in r["inference"]:
+            if entry["batch_size"] == 1:
+                cells.append(_stats_text(entry["ms_per_batch"], 2))
+            else:
+                cells.append(_stats_text(entry["images_per_s"]))
+        if r["train"]:
+            cells.append(_stats_text(r["train"]["images_per_s"]))
+        elif train:
+            cells.append("-")  # exported models are timed at inference only
+        table.add_row(*cells)
+    return table
 
 
 def _spec_and_shape(name: str, image_size, repeats: int):

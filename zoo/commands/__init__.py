@@ -4,4 +4,16 @@
 at module level (no numpy, no Keras): `zoo --help` builds every parser.
 """
 
-COMMANDS: tuple[str, ...] = ()  # module names under zoo.commands, in help order
+COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
+    "models",
+    "summary",
+    "plot",
+    "train",
+    "evaluate",
+    "build_hdf5",
+    "datasets",
+    "extract",
+    "fit_features",
+    "baseline",
+    "benchmark",
+)

@@ -1,5 +1,8 @@
 """What the command modules share: the parser classes, the consoles, logging, quiet imports,
-and the choices that several commands take (declared once here)."""
+the check of a count flag, and the `--model/--input-shape/--classes` flags of summary and plot.
+
+The choices themselves (precisions, devices, formats, ...) are declared in `zoo.choices`.
+"""
 
 from __future__ import annotations
 
@@ -44,3 +47,37 @@ def setup_logging() -> None:
     # zoo's own notes at INFO; other libraries' (JAX's backend probe, say) only from WARNING
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
     logging.getLogger("zoo").setLevel(logging.INFO)
+
+
+def at_least(flag: str, value: int | None, minimum: int = 1) -> None:
+    """Refuse a count flag below `minimum` in one line (None: not given, nothing to check)."""
+    if value is not None and value < minimum:
+        raise ZooError(f"{flag} must be at least {minimum}; got {value}")
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    from zoo.choices import parse_input_shape
+
+    return parse_input_shape(text)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The flags that name a registered model to build at some input (summary, plot)."""
+    p.add_argument("--model", required=True, help="a registered name ('zoo models')")
+    p.add_argument("--input-shape", type=_input_shape, metavar="H,W[,C]",
+                   help="input shape (default: the model's own)")
+    p.add_argument("--classes", type=int, metavar="N",
+                   help="number of classes (default: the model's own)")
+
+
+def build_model_from_args(args):
+    """The model `add_model_args` named, built with random weights (H,W takes the model's own
+    channels)."""
+    load_keras()
+    from zoo.models.registry import build_model, get_spec
+
+    spec = get_spec(args.model)
+    shape = args.input_shape
+    if shape is not None and len(shape) == 2:
+        shape = (*shape, spec.input_shape[-1])
+    return build_model(spec.name, input_shape=shape, num_classes=args.classes)
