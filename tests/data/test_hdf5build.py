@@ -71,15 +71,6 @@ def test_the_command_line_builds_and_trains_from_the_file(folder, tmp_path, zoo_
     assert labels["labels"] == ["cats", "dogs", "pandas"]
 
 
-def test_the_command_line_refuses_what_is_not_a_folder_in_one_line(tmp_path, zoo_cli):
-    result = zoo_cli("build-hdf5", "--dataset", "cifar10", "--output", tmp_path / "x.h5")
-    assert result.code == 2 and result.err.count("\n") == 1
-    assert "--dataset folder:PATH" in result.err and not (tmp_path / "x.h5").exists()
-    result = zoo_cli("build-hdf5", "--dataset", f"folder:{tmp_path / 'absent'}", "--output",
-                     tmp_path / "x.h5")
-    assert result.code == 2 and "no such directory" in result.err
-
-
 def test_an_interrupted_build_leaves_no_file_and_keeps_an_old_one(folder, tmp_path, monkeypatch):
     root, _ = folder
     output = tmp_path / "animals.h5"

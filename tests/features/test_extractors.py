@@ -104,15 +104,3 @@ def test_a_layer_that_does_not_exist_is_one_line(zoo_cli, tmp_path):
                                  "conv1")
     assert len(result.err.splitlines()) == 1
     assert not (tmp_path / "f.h5").exists()
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--model", "hog", "--layer", "x"], "--layer applies to CNN extractors"),
-    (["--model", "hog", "--pooling", "max"], "--pooling applies to CNN extractors"),
-    (["--model", "lenet"], "lenet has no ImageNet weights"),
-    (["--model", "hogg"], "unknown extractor 'hogg'; did you mean hog"),
-])
-def test_bad_extractor_arguments_are_one_line(zoo_cli, tmp_path, argv, message):
-    result = zoo_cli("extract", *argv, "--dataset", "digits", "--output", tmp_path / "f.h5")
-    assert result.code == 2 and message in result.err
-    assert len(result.err.splitlines()) == 1
