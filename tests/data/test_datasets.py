@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.fixtures import write_cifar10, write_folder, write_hdf5
+from zoo.data.augmentation import augment_batch
 from zoo.data.datasets import DATASETS, PREFIX_DATASETS, load_dataset
-from zoo.data.preprocessing import augment_batch
 from zoo.errors import ZooError
 
 OPTIONS = dict(seed=1, val_split=0.2, limit=None)

@@ -52,7 +52,7 @@ class DatasetSpec:
         loader: `loader(options) -> Loaded` for a named dataset, `loader(path, options)` for a
             prefix dataset.
         augmentation: the augmentation preset, keyword arguments of
-            `zoo.data.preprocessing.augment_batch`.
+            `zoo.data.augmentation.augment_batch`.
         classes, shape, sizes, origin, files: what `zoo datasets` shows (named datasets).
     """
 

@@ -17,14 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.data.preprocessing import (
-    adapt_channels,
-    augment_batch,
-    batches_per_epoch,
-    resize_and_crop,
-    scale_pixels,
-    skip_draws,
-)
+from zoo.data.augmentation import augment_batch, skip_draws
+from zoo.data.preprocessing import adapt_channels, batches_per_epoch, resize_and_crop, scale_pixels
 from zoo.errors import ZooError
 
 

@@ -1,4 +1,5 @@
-"""Per-batch transforms: resize, channel adaptation, scaling, mean subtraction, augmentation.
+"""Per-batch transforms: resize, channel adaptation, scaling and mean subtraction (augmentation
+is `zoo.data.augmentation`).
 
 All numpy and OpenCV (which releases the GIL), so the same code feeds every Keras backend
 and runs in the loader threads beside the training step.
@@ -40,44 +41,6 @@ def adapt_channels(images: np.ndarray, channels: int) -> np.ndarray:
         gray = images.astype(np.float32) @ weights
         return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
     raise ValueError(f"cannot adapt {have} channels to {channels}")
-
-
-def augment_batch(images: np.ndarray, rng: np.random.Generator, rotation=0.0, shift=0.0,
-                  zoom=0.0, flip=False) -> np.ndarray:
-    """Random affine transforms (rotation, shift, zoom) and horizontal flips, one per image.
-
-    The strengths are Keras ImageDataGenerator's: `rotation` in degrees, `shift` and `zoom` as
-    fractions of the size. Each dataset's preset is its `DatasetSpec.augmentation`.
-    """
-    import cv2
-
-    out = np.empty_like(images)
-    height, width = images.shape[1:3]
-    centre = (width / 2, height / 2)
-    for i, image in enumerate(images):
-        angle = rng.uniform(-rotation, rotation) if rotation else 0.0
-        scale = rng.uniform(1 - zoom, 1 + zoom) if zoom else 1.0
-        matrix = cv2.getRotationMatrix2D(centre, angle, scale)
-        if shift:
-            matrix[0, 2] += rng.uniform(-shift, shift) * width
-            matrix[1, 2] += rng.uniform(-shift, shift) * height
-        warped = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
-        if warped.ndim == 2:
-            warped = warped[..., None]
-        if flip and rng.random() < 0.5:
-            warped = warped[:, ::-1]
-        out[i] = warped
-    return out
-
-
-def skip_draws(rng: np.random.Generator, images: int, rotation=0.0, shift=0.0, zoom=0.0,
-               flip=False) -> None:
-    """Advance `rng` past the draws `augment_batch` makes for `images` images: a process
-    augmenting rows k.. of a global batch then draws what one process would for them."""
-    per_image = bool(rotation) + bool(zoom) + 2 * bool(shift) + bool(flip)
-    if per_image and images:
-        rng.random(per_image * images)  # uniform() and random() each take one double
 
 
 # keras.applications.imagenet_utils.preprocess_input (channels last) for the modes of the

@@ -48,7 +48,7 @@ class Splits:
         image_shape: `(height, width, channels)` of the images the sources return.
         origin: where the data was read from.
         augmentation: the dataset's augmentation preset (keyword arguments of
-            `zoo.data.preprocessing.augment_batch`), a copy of its spec's.
+            `zoo.data.augmentation.augment_batch`), a copy of its spec's.
         skipped: `{path: reason}` of every file a folder listing found that is not an image.
     """
 
