@@ -1,12 +1,24 @@
+import errno
 import json
 import os
 import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from zoo.io import atomic_path, remove_stale_temps, write_json, write_text
+from tests import filesystems
+from zoo.io import (
+    atomic_dir,
+    atomic_hdf5,
+    atomic_path,
+    make_dirs,
+    remove_empty,
+    remove_stale_temps,
+    write_json,
+    write_text,
+)
 
 
 def _run(code: str, cwd) -> str:
@@ -102,3 +114,79 @@ def test_temporary_names_keep_the_suffix_and_are_what_remove_stale_temps_removes
 def test_write_json_is_readable_json(tmp_path):
     write_json(tmp_path / "metrics.json", {"accuracy": 0.5})
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"accuracy": 0.5}
+
+
+# ---------------------------------------------------------------------------------------------
+# failures: the user's path named, nothing left behind
+
+full_disk = filesystems.full_disk
+
+
+def test_a_failed_write_takes_back_the_folders_it_made_and_names_the_users_path(tmp_path):
+    (tmp_path / "mine").mkdir()
+    target = tmp_path / "mine" / "new" / "deeper" / "x.png"
+    with pytest.raises(OSError) as caught, atomic_path(target) as tmp:
+        (tmp.parent / "empty").mkdir()  # a folder the writer made, left empty
+        raise OSError(errno.ENOSPC, "No space left on device")  # a failed write names no file
+    assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
+    assert caught.value.action == "write"  # what zoo.errors.from_os_error says it was doing
+    assert list(tmp_path.rglob("*")) == [tmp_path / "mine"]  # the user's folder stays
+    # another file's error is left as it is
+    with pytest.raises(FileNotFoundError) as caught, atomic_path(target):
+        open(tmp_path / "input.png", "rb")
+    assert caught.value.filename == str(tmp_path / "input.png")
+
+
+def test_a_temporary_folder_and_a_file_in_the_way(tmp_path):
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(NotADirectoryError) as caught, atomic_dir(tmp_path / "file" / "m"):
+        pass
+    assert caught.value.filename == str(tmp_path / "file" / "m")
+    with pytest.raises(NotADirectoryError) as caught:
+        make_dirs(tmp_path / "file" / "a" / "b")
+    assert caught.value.filename == str(tmp_path / "file" / "a" / "b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    made = make_dirs(tmp_path / "a" / "b")
+    assert made == [tmp_path / "a", tmp_path / "a" / "b"] and make_dirs(tmp_path / "a") == []
+    (tmp_path / "a" / "kept.txt").write_text("x")
+    remove_empty(made)  # b holds nothing; a holds a file, so it stays
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["kept.txt"]
+
+
+def test_an_hdf5_file_written_through_the_guard_reads_back(tmp_path):
+    import h5py
+
+    with atomic_hdf5(tmp_path / "x.h5") as (f, check):
+        f.create_dataset("x", data=np.arange(10))
+        check()
+    with h5py.File(tmp_path / "x.h5") as f:
+        assert f["x"][:].tolist() == list(range(10))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5"]
+
+
+_FULL_HDF5 = """
+import sys
+import numpy as np
+from zoo.io import atomic_hdf5
+try:
+    with atomic_hdf5(sys.argv[1]) as (f, check):
+        images = f.create_dataset("images", (0, 64, 64), "uint8", maxshape=(None, 64, 64),
+                                  chunks=(16, 64, 64))
+        for start in range(0, 4096, 16):
+            images.resize(start + 16, axis=0)
+            images[start:] = np.full((16, 64, 64), 7, "uint8")
+            check()
+except OSError as exc:
+    print(exc.errno, exc.filename)
+"""
+
+
+def test_a_full_disk_under_hdf5_raises_and_the_interpreter_exits_cleanly(tmp_path, full_disk):
+    # h5py issue 914: after a failed write HDF5 cannot close the file, and the interpreter
+    # crashes as it exits; only a process of its own shows its exit code
+    target = full_disk / "x.h5"
+    proc = subprocess.run([sys.executable, "-c", _FULL_HDF5, str(target)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(errno.ENOSPC), str(target)]
+    assert [p.name for p in full_disk.iterdir()] == [".filler"]

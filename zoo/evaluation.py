@@ -21,9 +21,8 @@ from sklearn.metrics import (
 from zoo.backend import predict_batch
 from zoo.config import Config
 from zoo.data.pipeline import load_batch
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, ZooRuntimeError, from_os_error
 from zoo.inputs import Inputs, prepare
-from zoo.io import is_disk_full
 from zoo.plots import plot_confusion_matrix
 from zoo.run import RunDir, load_model
 
@@ -179,11 +178,8 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         metrics = write_report(run, result, {**(extra or {}), "split": which,
                                              "skipped_files": len(skipped)}, labels.names)
     except OSError as exc:
-        if is_disk_full(exc):
-            raise ZooRuntimeError(f"no space left on device writing {exc.filename or run}; "
-                                  f"free some space, then 'zoo evaluate {run}' writes the "
-                                  "report") from None
-        raise
+        raise from_os_error(exc, "write", exc.filename or run,
+                            then=f"'zoo evaluate {run}' writes the report") from None
     if console is not None:
         print_summary(metrics, console)
     if not math.isfinite(metrics["loss"]):
@@ -276,10 +272,8 @@ def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "
     try:
         metrics = write_report(target, result, extra, first.names)
     except OSError as exc:
-        if is_disk_full(exc):
-            raise ZooRuntimeError(f"no space left on device writing {exc.filename or target}; "
-                                  "free some space and run it again") from None
-        raise
+        target.discard_if_empty()
+        raise from_os_error(exc, "write", exc.filename or target) from None
     if console is not None:
         print_ensemble(metrics, console)
     return {**metrics, "output": str(target)}

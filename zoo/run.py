@@ -21,15 +21,18 @@ Every file is written atomically (`zoo.io`), so a run killed at any moment stays
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 from pathlib import Path
 
 from zoo.card import ModelCard
 from zoo.config import dump, load_yaml
-from zoo.errors import ZooError
+from zoo.errors import ZooError, file_in_the_way, from_os_error
 from zoo.io import (
+    make_dirs,
     read_skipped_list,
+    remove_empty,
     remove_stale_temps,
     write_json,
     write_skipped_list,
@@ -56,6 +59,7 @@ FEATURES_RUN = "features.json"
 CLASSIFIER = "classifier.joblib"
 EXTRACTOR = "extractor.keras"
 FEATURES_FILE = "features.h5"
+NEW_RUN_REMEDY = "choose another --output or --name"
 
 
 class RunDir:
@@ -64,6 +68,7 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.made: list[Path] = []  # the folders `create` made
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -81,14 +86,25 @@ class RunDir:
     def create(cls, parent: str | Path, name: str) -> RunDir:
         """A new, empty run directory `parent/name`; never one that holds anything."""
         run = cls.check_new(parent, name)
-        run.path.mkdir(parents=True, exist_ok=True)
+        try:
+            run.made = make_dirs(run.path)
+        except OSError as exc:
+            raise from_os_error(exc, "write", run.path, remedy=NEW_RUN_REMEDY) from None
         return run
+
+    def discard_if_empty(self) -> None:
+        """Remove this run directory, and the folders made for it, if `create` made it and
+        nothing was written into it: a command that failed first leaves no trace."""
+        remove_empty(self.made)
 
     @classmethod
     def check_new(cls, parent: str | Path, name: str) -> RunDir:
         """The run directory `create` would make, checked but not made (the other processes
         of a distributed run, while process 0 creates it)."""
         path = Path(parent) / name
+        if file_in_the_way(path) is not None:
+            raise from_os_error(NotADirectoryError(errno.ENOTDIR, "", str(path)), "write",
+                                remedy=NEW_RUN_REMEDY)
         if path.exists() and any(path.iterdir()):
             raise ZooError(f"run directory {path} already exists; continue it with "
                            f"'zoo train --resume {path}' or choose another --name")

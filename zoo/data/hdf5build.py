@@ -78,12 +78,11 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     Raises:
         ZooError: not a `folder:` dataset, a missing or empty folder, or no readable image.
     """
-    import h5py
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from zoo.data.folder import load_folder
-    from zoo.io import atomic_path
+    from zoo.io import atomic_hdf5
 
     prefix, colon, path = dataset.partition(":")
     if prefix != "folder" or not colon or not path:
@@ -108,7 +107,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
     console = console or Console(file=sys.stderr)
     written = 0
     counts = dict.fromkeys(SPLIT_NAMES, 0)
-    with atomic_path(output) as tmp, h5py.File(tmp, "w") as f, \
+    with atomic_hdf5(output) as (f, check), \
             ThreadPoolExecutor(max_workers=workers) as pool, \
             Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                      TimeRemainingColumn(), console=console, transient=True,
@@ -139,6 +138,7 @@ def build_hdf5(dataset: str, output: str | Path, *, image_size: tuple[int, int] 
                 for code in codes[start : start + chunk][keep]:
                     counts[SPLIT_NAMES[code]] += 1
                 written = end
+                check()  # a full disk stops the build here, not at its end
             bar.advance(task, len(part))
         if not counts["train"]:
             raise ZooError(f"{dataset}: no readable training image; nothing written")

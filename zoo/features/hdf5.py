@@ -16,6 +16,7 @@ The file is written under a temporary name beside the target and renamed when wh
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError, ZooRuntimeError
+from zoo.errors import ZooError, from_os_error
 
 
 def check_output(output: str | Path) -> Path:
@@ -33,6 +34,9 @@ def check_output(output: str | Path) -> Path:
     output = Path(output)
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ZooError(f"cannot write '{output}': the features file must end in .h5")
+    if output.is_dir():  # found before the extraction, not after it
+        raise from_os_error(OSError(errno.EISDIR, "", str(output)), "write",
+                            remedy="give a file name such as features.h5")
     return output
 
 
@@ -68,10 +72,10 @@ def write_features(path: str | Path, batches, label_names: list[str], attrs: dic
     split name)`; atomically, marked complete last. Returns the number of rows."""
     import h5py
 
-    from zoo.io import atomic_path
+    from zoo.io import atomic_hdf5
 
     rows = 0
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as (f, check):
         f.create_dataset("label_names", data=list(label_names), dtype=h5py.string_dtype())
         for key, value in attrs.items():
             if key not in (COMPLETE, "rows", "dim"):  # those are this file's own, set last
@@ -95,6 +99,7 @@ def write_features(path: str | Path, batches, label_names: list[str], attrs: dic
             labels[rows:end] = y
             split[rows:end] = which.encode()
             rows = end
+            check()  # a full disk stops the extraction here, not at its end
         if features is None:
             raise ZooError("no readable images to extract features from")
         for dataset in (features, labels, split):  # unreadable files leave rows unused
@@ -206,11 +211,7 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
             task = bar.add_task(f"extracting {description['name']}", total=total)
             write_features(output, batches(bar, task), splits.label_names, attrs, total=total)
     except OSError as exc:
-        from zoo.io import is_disk_full
-
-        if is_disk_full(exc):
-            raise ZooRuntimeError(f"no space left on device writing {output}") from None
-        raise
+        raise from_os_error(exc, "write", output) from None
     skipped = splits.skipped_files()
     listing = skipped_list_path(output)
     if skipped:
