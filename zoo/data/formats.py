@@ -20,6 +20,11 @@ from zoo.errors import ZooError
 ArrayPair = tuple[np.ndarray, np.ndarray]
 
 
+def as_text(values) -> list[str]:
+    """Strings stored as bytes (pickles, HDF5) or as str, as a list of str."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file of unsigned bytes (MNIST's format), gzipped or not.
 
@@ -105,7 +110,7 @@ def read_cifar(path: Path, hundred: bool = False) -> tuple[ArrayPair, ArrayPair,
     names = None
     if meta_raw is not None:
         meta_dict = pickle.loads(meta_raw, encoding="bytes")
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta_dict[names_key]]
+        names = as_text(meta_dict[names_key])
     return (x_train, y_train), (x_test, y_test), names
 
 
@@ -142,7 +147,7 @@ def check_hdf5(path: Path) -> list[str] | None:
                 raise ZooError(f"{path}: {n_images} images but {len(f['split'])} split marks")
             if "label_names" not in f:
                 return None
-            return [n.decode() if isinstance(n, bytes) else str(n) for n in f["label_names"][:]]
+            return as_text(f["label_names"][:])
     except OSError:
         raise ZooError(f"{path}: not an HDF5 file") from None
 
@@ -175,7 +180,7 @@ def read_hdf5_split(path: Path) -> np.ndarray | None:
             raise ZooError(f"{path}: split values must be 0 (train), 1 (val) or 2 (test); "
                            f"found {bad[0]}")
         return codes
-    names = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
+    names = as_text(raw)
     unknown = sorted(set(names) - set(SPLIT_NAMES))
     if unknown:
         raise ZooError(f"{path}: split values must be train, val or test; found '{unknown[0]}'")
