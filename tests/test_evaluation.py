@@ -1,42 +1,56 @@
+"""zoo.evaluation: ensembles of runs (`zoo evaluate --ensemble`)."""
+
 import json
+import shutil
 
 import numpy as np
 import pytest
+import yaml
 
-from zoo.config import Config
-from zoo.evaluation import evaluate_predictions, predict_split
-from zoo.inputs import prepare
+from tests.conftest import TRAINED_RUN_FLAGS, train_in_process
+from zoo.evaluation import evaluate_predictions, predict_split, run_inputs
 from zoo.run import RunDir, load_model
 
 
-def _train(root, name, *flags):
-    from zoo.cli import main
-
-    code = main(["train", "--model", "shallownet", "--dataset", "digits", "--epochs", "1",
-                 "--output", str(root), "--name", name, *flags])
-    assert code == 0
-    return root / name
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(trained_run, tmp_path_factory):
+    """Ensemble members: `a` is the session's `trained_run` (shallownet, digits, seed 1); `b`
+    another seed and another input (16x16 and mean subtraction); `subset` three classes only;
+    `limited` a copy of `a` whose saved settings say `--limit 100 --seed 3`, so it is evaluated
+    on other images (its weights play no part in the refusal)."""
     root = tmp_path_factory.mktemp("runs")
+    limited = root / "limited"
+    shutil.copytree(trained_run, limited)
+    config = yaml.safe_load((limited / "config.yaml").read_text())
+    (limited / "config.yaml").write_text(yaml.safe_dump({**config, "limit": 100, "seed": 3},
+                                                        sort_keys=False))
+    base = TRAINED_RUN_FLAGS[:6]  # shallownet, digits, one epoch
     return {
-        "a": _train(root, "a", "--seed", "1"),
-        # another seed and another input: 16x16 and mean subtraction
-        "b": _train(root, "b", "--seed", "2", "--image-size", "16,16", "--mean-subtract"),
-        "subset": _train(root, "subset", "--seed", "1", "--classes", "0,1,2"),
-        "limited": _train(root, "limited", "--seed", "3", "--limit", "100"),
+        "a": trained_run,
+        "b": train_in_process(root, "b", *base, "--seed", "2", "--image-size", "16,16",
+                              "--mean-subtract"),
+        "subset": train_in_process(root, "subset", *base, "--seed", "1", "--classes", "0,1,2",
+                                   "--per-class", "20"),
+        "limited": limited,
     }
 
 
 def _member(run_dir):
+    """A member's test probabilities, computed as the ensemble computes them: the same model
+    file, the same inputs, the same batches (`predict_split`'s 256) in this process."""
     run = RunDir(run_dir)
-    labels = run.read_card()
-    inputs = prepare(Config(run.read_config()), mean=labels.mean)
+    inputs = run_inputs(run, run.read_card())
     which, split = inputs.splits.eval_split("test")
     return predict_split(load_model(run.best_model, compile=False), split,
                          inputs.eval_transform)
+
+
+# The expected metrics below come from the members' probabilities predicted by the same code on
+# the same batches in this process (bit-identical to the ensemble's own), so the only float
+# operations that may differ in order are the float64 mean of two members and the mean of 360
+# log-probabilities: a few ulps of float64, relative 1e-15 each. rel=1e-12 bounds that with a
+# wide margin, and is still far below any real change of the loss (1e-4 and up).
+FLOAT64_REL = 1e-12
 
 
 def test_the_ensemble_averages_its_members_probabilities(runs, tmp_path, zoo_cli):
@@ -51,14 +65,14 @@ def test_the_ensemble_averages_its_members_probabilities(runs, tmp_path, zoo_cli
     expected = evaluate_predictions((probs_a + probs_b) / 2, y, names)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["images"] == 360 and metrics["split"] == "test"
-    assert metrics["accuracy"] == pytest.approx(expected["accuracy"])
-    assert metrics["top5_accuracy"] == pytest.approx(expected["top5_accuracy"])
-    assert metrics["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    assert metrics["accuracy"] == expected["accuracy"]
+    assert metrics["top5_accuracy"] == expected["top5_accuracy"]
+    assert metrics["loss"] == pytest.approx(expected["loss"], rel=FLOAT64_REL)
     members = {m["run"]: m for m in metrics["members"]}
     for key, probs in (("a", probs_a), ("b", probs_b)):
         own = evaluate_predictions(probs, y, names)
-        assert members[str(runs[key])]["accuracy"] == pytest.approx(own["accuracy"])
-        assert members[str(runs[key])]["loss"] == pytest.approx(own["loss"], rel=1e-6)
+        assert members[str(runs[key])]["accuracy"] == own["accuracy"]
+        assert members[str(runs[key])]["loss"] == pytest.approx(own["loss"], rel=FLOAT64_REL)
     assert (output / "classification_report.txt").is_file()
     assert (output / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
