@@ -196,7 +196,7 @@ def benchmark_model(
     warmup: int = 2,
     precision: str = "float32",
     device: str = "cpu",
-    min_run_seconds: float = 0.2,
+    min_run_seconds: float = MIN_RUN_SECONDS,
     seed: int = 0,
 ) -> dict:
     """Measure one registered model with random weights.
@@ -289,7 +289,7 @@ def benchmark_exported(
     repeats: int = 5,
     warmup: int = 2,
     device: str = "auto",
-    min_run_seconds: float = 0.2,
+    min_run_seconds: float = MIN_RUN_SECONDS,
     seed: int = 0,
 ) -> dict:
     """Measure one registered model exported to `fmt` (`onnx` or `tflite`) and run by its
@@ -424,6 +424,8 @@ def run_benchmarks(
     keras_device = device_name(device)
     check_formats(formats, precision, device)
     seconds = MIN_RUN_SECONDS if min_run_seconds is None else min_run_seconds
+    common = dict(image_size=image_size, batch_sizes=batch_sizes, repeats=repeats,
+                  min_run_seconds=seconds)
     from rich.progress import Progress
 
     records = []
@@ -434,26 +436,10 @@ def run_benchmarks(
             for fmt in formats:  # one row per model and format, side by side
                 bar.update(task, description=f"{name} ({fmt})")
                 if fmt == "keras":
-                    records.append(benchmark_model(
-                        name,
-                        image_size=image_size,
-                        batch_sizes=batch_sizes,
-                        train=train,
-                        repeats=repeats,
-                        precision=precision,
-                        device=keras_device,
-                        min_run_seconds=seconds,
-                    ))
-                else:
-                    records.append(benchmark_exported(
-                        name,
-                        fmt,
-                        image_size=image_size,
-                        batch_sizes=batch_sizes,
-                        repeats=repeats,
-                        device=device,  # the runtime's own auto: onnxruntime-gpu or CPU
-                        min_run_seconds=seconds,
-                    ))
+                    records.append(benchmark_model(name, train=train, precision=precision,
+                                                   device=keras_device, **common))
+                else:  # the runtime's own auto: onnxruntime-gpu or CPU
+                    records.append(benchmark_exported(name, fmt, device=device, **common))
                 bar.advance(task)
     settings = {"batch_sizes": list(batch_sizes), "formats": list(formats), "train": train,
                 "repeats": repeats, "precision": precision, "device": keras_device}

@@ -17,9 +17,3 @@ def test_bad_input_is_one_line_and_exit_2(zoo_cli, tmp_path, argv, needle):
     assert result.code == 2, result.err
     assert needle in result.err and result.err.count("\n") == 1
     assert not any(tmp_path.iterdir())  # nothing half-written
-
-
-def test_resume_takes_no_config(zoo_cli, tmp_path):
-    result = zoo_cli("train", "--resume", tmp_path, "--config", tmp_path / "c.yaml")
-    assert result.code == 2 and result.err.count("\n") == 1
-    assert "--resume continues a run with its own config.yaml" in result.err
