@@ -294,7 +294,7 @@ def shared():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_permission_denied_reading_a_config_and_writing_a_file(zoo_cli, images, shared):
+def test_permission_denied_reading_inputs_and_writing_a_file(zoo_cli, images, shared):
     import h5py  # noqa: F401  (imported as root: nobody may not write its caches)
 
     import zoo.data.hdf5build  # noqa: F401
@@ -309,12 +309,37 @@ def test_permission_denied_reading_a_config_and_writing_a_file(zoo_cli, images, 
     shutil.copytree(images / "animals", animals)
     for path in [animals, *animals.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
+    unreadable = shared / "features.h5"  # h5py opens it before it reads a byte
+    unreadable.write_bytes(b"\x89HDF\r\n\x1a\n")
+    unreadable.chmod(0o000)
     with _as_nobody():
         read = zoo_cli("train", "--config", config)
         write = zoo_cli("build-hdf5", "--dataset", f"folder:{animals}", "--image-size",
                         "16,16", "--output", locked / "x.h5")
+        features = zoo_cli("fit-features", unreadable, "--classifier", "knn")
+        dataset = zoo_cli("train", "--model", "shallownet", "--dataset", f"hdf5:{unreadable}",
+                          "--output", shared / "runs")
     assert read.code == EXIT_USAGE and read.err == (
         f"zoo: error: {config}: permission denied (change its permissions or choose another "
         "path)\n")
     _one_line(write, EXIT_USAGE, f"cannot write {locked / 'x.h5'}: permission denied")
     assert list(locked.iterdir()) == []
+    for result in (features, dataset):
+        _one_line(result, EXIT_USAGE, f"cannot read {unreadable}: permission denied")
+    assert not (shared / "runs").exists()
+
+
+def test_an_input_output_error_while_training_is_a_failure_and_leaves_no_run(zoo_cli, tmp_path,
+                                                                             monkeypatch):
+    import zoo.run
+
+    def lost(path, text):  # the disk went away as the run began (EIO needs a failing device)
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(zoo.run, "write_text", lost)
+    result = _train(zoo_cli, tmp_path / "runs")
+    assert result.code == EXIT_FAILURE and result.err.count("\n") == 1, result.err
+    assert f"input/output error writing {tmp_path / 'runs' / 'r' / 'config.yaml'}; no epoch" \
+        in result.err and "check the disk or the network share, then start the run " \
+        "again" in result.err
+    assert not (tmp_path / "runs").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.data.splits import SPLIT_NAMES
-from zoo.errors import ZooError
+from zoo.errors import ZooError, from_os_error
 
 ArrayPair = tuple[np.ndarray, np.ndarray]
 
@@ -148,7 +148,9 @@ def check_hdf5(path: Path) -> list[str] | None:
             if "label_names" not in f:
                 return None
             return as_text(f["label_names"][:])
-    except OSError:
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (permission denied), not HDF5's
+            raise from_os_error(exc, "read", path) from None
         raise ZooError(f"{path}: not an HDF5 file") from None
 
 

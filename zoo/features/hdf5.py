@@ -119,7 +119,9 @@ def read_features(path: str | Path) -> FeatureSet:
         raise ZooError(f"features file not found: {path}")
     try:
         f = h5py.File(path, "r")
-    except OSError:
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (permission denied), not HDF5's
+            raise from_os_error(exc, "read", path) from None
         raise ZooError(f"{path} is not a readable HDF5 file (not one of 'zoo extract', or one "
                        "whose extraction was interrupted); write it with 'zoo extract'") from None
     with f:
