@@ -27,7 +27,7 @@ import numpy as np
 
 from zoo import __version__
 from zoo.choices import EXPORT_FORMATS as FORMATS
-from zoo.errors import ZooError, ZooRuntimeError, first_line
+from zoo.errors import ZooError, ZooRuntimeError, first_line, from_os_error, os_error_in
 from zoo.io import atomic_dir, atomic_path
 from zoo.runtime import (
     FORMAT_NAMES,
@@ -266,6 +266,9 @@ def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
     except OSError:  # a full disk, a lost directory: a failure while running, not the model
         raise
     except Exception as exc:
+        os_error = os_error_in(exc)  # TensorFlow's words for a full disk, say
+        if os_error is not None:
+            raise os_error from None
         ops = re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(exc))
         if ops:
             raise ZooError(f"TFLite's built-in operators cannot express {name}: it uses "
@@ -477,10 +480,15 @@ def export(source: str, fmt: str, output: str | Path | None = None, weights: str
                 f"to {target}", result)
         return result
 
-    with load_keras().device("cpu"):
-        # renamed over target only if no exception
-        with (atomic_dir if fmt == "savedmodel" else atomic_path)(target) as tmp:
-            result = write_and_verify(tmp)
+    try:
+        with load_keras().device("cpu"):
+            # renamed over target only if no exception
+            with (atomic_dir if fmt == "savedmodel" else atomic_path)(target) as tmp:
+                result = write_and_verify(tmp)
+    except OSError as exc:  # atomic_path names target for a write, whatever the writer named
+        writing = exc.filename is None or str(exc.filename).startswith(str(target))
+        raise from_os_error(exc, "write" if writing else "read", target if writing else None,
+                            remedy="choose another -o" if writing else None) from None
     result.size_bytes = _size(target)
     return result
 

@@ -30,10 +30,9 @@ from zoo.card import ModelCard  # noqa: E402
 from zoo.config import Config  # noqa: E402
 from zoo.data.pipeline import make_sequence  # noqa: E402
 from zoo.data.preprocessing import batches_per_epoch  # noqa: E402
-from zoo.errors import ZooError, ZooRuntimeError  # noqa: E402
+from zoo.errors import ZooError, os_problem  # noqa: E402
 from zoo.evaluation import evaluate_run  # noqa: E402
 from zoo.inputs import Inputs, prepare  # noqa: E402
-from zoo.io import is_disk_full  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
 from zoo.run import RunDir, load_model  # noqa: E402
 from zoo.training import distribution, transfer  # noqa: E402
@@ -119,10 +118,9 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
             else:
                 state = _resumed_run(run, saved, config, inputs, dist)
             _fit(state, config, inputs, callbacks, console, dist)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise _disk_full(exc, run) from None
-        raise
+    except OSError as exc:  # a full disk, a lost share: one line, and resume where it can
+        run.discard_if_empty()
+        raise _write_failure(exc, run) from None
     return run.path
 
 
@@ -343,14 +341,19 @@ class PhaseTracker(Resumable):
         return {"phase": self.phase}
 
 
-def _disk_full(exc: OSError, run: RunDir) -> ZooRuntimeError:
+def _write_failure(exc: OSError, run: RunDir) -> ZooError:
+    """`exc`, met while training into `run`, in zoo's words (`zoo.errors.os_problem`), with
+    how to go on: resume from the saved epoch, or start again."""
+    problem = os_problem(exc)
     where = f"writing {exc.filename}" if exc.filename else f"writing into {run}"
-    state = run.read_state()
+    state = run.read_state() if run.path.is_dir() else None
     if state is None:
-        return ZooRuntimeError(f"no space left on device {where}; no epoch of {run} was saved: "
-                               "free some space, remove it and start the run again")
-    return ZooRuntimeError(f"no space left on device {where}; epoch {state['epoch']} is saved: "
-                           f"free some space, then 'zoo train --resume {run}' continues the run")
+        left = "remove it and " if run.path.exists() else ""
+        return ZooError(f"{problem.text} {where}; no epoch of {run} was saved: "
+                        f"{problem.remedy}, then {left}start the run again", problem.exit_code)
+    return ZooError(f"{problem.text} {where}; epoch {state['epoch']} is saved: "
+                    f"{problem.remedy}, then 'zoo train --resume {run}' continues the run",
+                    problem.exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
