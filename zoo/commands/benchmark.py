@@ -27,16 +27,18 @@ def _image_size(text: str) -> tuple[int, int]:
     return parse_image_size(text)
 
 
+DESCRIPTION = (
+    "Build each model with random weights (nothing is downloaded) and time it: latency at "
+    "batch 1, images/s at every larger batch size and, with --train, a compiled training step "
+    "at the largest. Each figure is the median of --repeats timed runs after a warm-up, shown "
+    "with the runs' min-max. With --format, the models exported to ONNX or TFLite are timed in "
+    "their own runtimes beside Keras, one row per model and format. Progress goes to stderr."
+)
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "benchmark", help="time models: latency, throughput, training speed, with GFLOPs",
-        formatter_class=Formatter,
-        description="Build each model with random weights (nothing is downloaded) and time it: "
-        "latency at batch 1, images/s at every larger batch size and, with --train, a compiled "
-        "training step at the largest. Each figure is the median of --repeats timed runs after "
-        "a warm-up, shown with the runs' min-max. With --format, the models exported to ONNX "
-        "or TFLite are timed in their own runtimes beside Keras, one row per model and "
-        "format. Progress goes to stderr.")
+    p = sub.add_parser("benchmark", description=DESCRIPTION, formatter_class=Formatter,
+                       help="time models: latency, throughput, training speed, with GFLOPs")
     p.add_argument("pattern", nargs="*", metavar="PATTERN",
                    help="model names or shell-style wildcards, e.g. 'resnet*' ('*' for every "
                    "model)")
