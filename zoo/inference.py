@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.data.sources import IMAGE_SUFFIXES
-from zoo.errors import ZooError, ZooRuntimeError, first_line
+from zoo.errors import ZooError, first_line, from_os_error
 
 
 def imagenet_classes() -> list[tuple[str, str]]:
@@ -253,5 +253,5 @@ def annotate(source: str, prediction: dict, target: str | Path) -> Path:
         with atomic_path(target) as tmp:
             Image.fromarray(image).save(tmp, format=fmt, **options)
     except OSError as exc:
-        raise ZooRuntimeError(f"cannot write {target}: {exc}") from None
+        raise from_os_error(exc, "write", target, remedy="choose another --output") from None
     return target
