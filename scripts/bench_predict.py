@@ -28,8 +28,8 @@ def main():
     from zoo.backend import load_keras
 
     keras = load_keras()
-    from zoo.inference import load_predictor
     from zoo.models import build_model
+    from zoo.predict.loaders import load_predictor
 
     image = str(Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg")
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs")

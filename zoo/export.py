@@ -1,12 +1,14 @@
 """`zoo export`: a model to SavedModel, ONNX or TFLite through Keras' own `model.export`,
 with what a user needs to run it stored in the file, and verified before it is kept.
 
-The stored metadata (`zoo.runtime`) holds the class names (and ImageNet wnids), the input
-shape, the preprocessing mode and mean, so `zoo predict --model FILE` (or any program that
-reads the metadata) preprocesses exactly as training did. Verification runs the exported
-model with its own runtime (onnxruntime, the LiteRT interpreter, `tf.saved_model.load`) on
-real photos, through the metadata read back from the file, and compares its probabilities
-with the Keras model's; only then is the file renamed to its place. A failed check leaves
+The stored metadata is the model's card (`zoo.card.ModelCard`: the JSON of a run's
+labels.json, plus where the file came from), written by the format's module in
+`zoo.predict`: class names (and ImageNet wnids), the input shape, the preprocessing mode and
+mean, so `zoo predict --model FILE` (or any program that reads the metadata) preprocesses
+exactly as training did. Verification loads the exported file as `zoo predict` does (its own
+runtime: onnxruntime, the LiteRT interpreter, `tf.saved_model.load`; the card read back from
+the file), runs the predict loop over real photos, and compares its probabilities with the
+Keras model's; only then is the file renamed to its place. A failed check leaves
 nothing at the output path (and a file the user had there untouched).
 
 A mixed-precision model is exported in float32: a copy with every dtype policy float32 and
@@ -26,21 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from zoo import __version__
+from zoo.card import ModelCard
 from zoo.choices import EXPORT_FORMATS as FORMATS
 from zoo.errors import ZooError, ZooRuntimeError, first_line, from_os_error, os_error_in
 from zoo.io import atomic_dir, atomic_path
-from zoo.runtime import (
-    FORMAT_NAMES,
-    METADATA_KEY,
-    METADATA_VERSION,
-    RUNTIME_PACKAGES,
-    SAVEDMODEL_METADATA,
-    require,
-)
+from zoo.predict.exported import require
+from zoo.predict.formats import FORMAT_NAMES, RUNTIME_PACKAGES, SUFFIXES, write_card
 
 KERAS_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
-SUFFIXES = {"savedmodel": "_savedmodel", "onnx": ".onnx", "tflite": ".tflite"}
-# What converts each format (the runtime that verifies it is in zoo.runtime).
+# What converts each format (the runtime that verifies it is in zoo.predict.formats).
 CONVERTER_PACKAGES = {
     "savedmodel": (),
     "onnx": (("onnx", "onnx"), ("tf2onnx", "tf2onnx")),
@@ -73,7 +69,7 @@ class ExportResult:
     path: Path
     format: str
     runtime: str  # what verified it, e.g. "onnxruntime 1.32.0"
-    metadata: dict
+    card: ModelCard  # as read back from the file
     checks: list[ImageCheck]
     tolerance: float
     size_bytes: int = 0
@@ -205,31 +201,23 @@ def _to_float32(node) -> int:
     return count
 
 
-def metadata_of(predictor, source: str) -> dict:
-    """What the exported file carries besides the graph (see `zoo.runtime`)."""
+def card_of(predictor, source: str) -> ModelCard:
+    """The card the exported file carries besides the graph: the model's own, named, with
+    where it came from (`zoo.card`)."""
     from zoo.backend import load_keras
 
     keras = load_keras()
-    return {
-        "format_version": METADATA_VERSION,
-        "name": predictor.name.split("/")[0],
-        "labels": list(predictor.labels),
-        "wnids": list(predictor.wnids) if predictor.wnids else None,
-        "input_shape": [int(d) for d in predictor.input_shape],
-        "preprocessing": predictor.preprocessing,
-        "mean": list(predictor.mean) if predictor.mean else None,
-        "source": str(source),
-        "precision": "float32",
-        "exported_by": f"zoo {__version__}, keras {keras.__version__} "
-                       f"({keras.backend.backend()} backend)",
-    }
+    return predictor.card.replace(
+        name=predictor.name.split("/")[0], source=str(source), precision="float32",
+        exported_by=f"zoo {__version__}, keras {keras.__version__} "
+                    f"({keras.backend.backend()} backend)")
 
 
 # -- writing ------------------------------------------------------------------------------
 
 
-def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
-    """`model.export(path)` in `fmt`, then `metadata` stored in it; no verification.
+def write_export(model, fmt: str, path: str | Path, card: ModelCard) -> Path:
+    """`model.export(path)` in `fmt`, then `card` stored in it; no verification.
 
     A model that the format cannot hold (an operation its converter cannot express, weights
     past its size limit) is a one-line `ZooError` (exit 2) naming the cause.
@@ -238,7 +226,7 @@ def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
 
     keras = load_keras()
     path = Path(path)
-    name = metadata.get("name") or "the model"
+    name = card.name or "the model"
     if fmt in MAX_WEIGHT_BYTES:
         size = sum(int(np.prod(w.shape)) for w in model.weights) * 4
         if size > MAX_WEIGHT_BYTES[fmt]:
@@ -246,7 +234,7 @@ def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
                            f"{size / 2**30:.1f} GiB in float32, and a {FORMAT_NAMES[fmt]} "
                            "file at most 2 GiB; export it as savedmodel")
     if not getattr(model, "_called", True) or not model.built:
-        model(np.zeros((1, *metadata["input_shape"]), "float32"))  # ONNX export needs a call
+        model(np.zeros((1, *card.input_shape), "float32"))  # ONNX export needs a call
     kwargs = {}
     if fmt == "tflite" and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -281,7 +269,7 @@ def write_export(model, fmt: str, path: str | Path, metadata: dict) -> Path:
     if unsupported.ops:
         raise ZooError(f"ONNX (through tf2onnx) cannot express {name}: tf2onnx has no "
                        f"conversion for TensorFlow's {', '.join(sorted(unsupported.ops))}")
-    _store_metadata(path, fmt, metadata)
+    _store_card(path, fmt, card)
     return path
 
 
@@ -299,47 +287,12 @@ class _UnsupportedOps(logging.Handler):
             self.ops |= set(re.findall(r"'(\w+)'", message))
 
 
-def _check_onnx_inputs(model, name: str) -> None:
-    """tf2onnx turns constants it fails to freeze into graph inputs (the mean and variance of
-    Keras' Normalization layer, in the EfficientNets, for one): the file then needs values fed
-    at run time that no user has. Refuse it, naming them."""
-    fed = {i.name for i in model.graph.initializer}
-    extra = [i.name for i in model.graph.input if i.name not in fed][1:]
-    if extra:
-        raise ZooError(f"Keras' ONNX exporter (tf2onnx) cannot convert {name}: it left "
-                       f"{len(extra)} constants of the model as graph inputs ("
-                       f"{', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}); "
-                       "export it as tflite or savedmodel")
+def _store_card(path: Path, fmt: str, card: ModelCard) -> None:
+    if fmt == "onnx":
+        from zoo.predict.onnx import check_graph
 
-
-def _store_metadata(path: Path, fmt: str, metadata: dict) -> None:
-    import json
-
-    text = json.dumps(metadata)
-    if fmt == "savedmodel":
-        (path / SAVEDMODEL_METADATA).parent.mkdir(exist_ok=True)
-        (path / SAVEDMODEL_METADATA).write_text(text + "\n")
-    elif fmt == "onnx":
-        import onnx
-
-        model = onnx.load(str(path))
-        _check_onnx_inputs(model, metadata.get("name") or "the model")
-        del model.metadata_props[:]
-        entry = model.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, text
-        onnx.save(model, str(path))
-    else:
-        from ai_edge_litert import schema_py_generated as schema
-        from ai_edge_litert.tools import flatbuffer_utils
-
-        model = flatbuffer_utils.read_model_from_bytearray(bytearray(path.read_bytes()))
-        buffer = schema.BufferT()
-        buffer.data = np.frombuffer(text.encode(), dtype=np.uint8)
-        model.buffers.append(buffer)
-        entry = schema.MetadataT()
-        entry.name, entry.buffer = METADATA_KEY, len(model.buffers) - 1
-        model.metadata = [*(model.metadata or []), entry]
-        path.write_bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+        check_graph(path, card.name or "the model")
+    write_card(path, fmt, card)
 
 
 # -- verification -------------------------------------------------------------------------
@@ -358,14 +311,12 @@ def verification_images(shape, paths: list[str] | None = None) -> list[tuple[str
     with zoo), each whole and as two crops, six different real images."""
     from PIL import Image
 
-    from zoo.data.images import UnreadableImage, open_image, to_channels
-    from zoo.inference import expand_images, load_image
+    from zoo.data.images import open_image, to_channels
+    from zoo.predict.loop import expand_images, read_images
 
-    if paths:
-        images = []
-        for path in expand_images(paths):
-            with contextlib.suppress(UnreadableImage):
-                images.append((path, load_image(path, shape)))
+    if paths:  # the unreadable ones left out
+        images = [item for item in read_images(expand_images(paths), shape)
+                  if isinstance(item, tuple)]
         if not images:
             raise ZooError(f"no readable image in {' '.join(paths)} to verify the export with")
         return images
@@ -422,46 +373,45 @@ def export(source: str, fmt: str, output: str | Path | None = None, weights: str
     """
     if fmt not in FORMATS:
         raise ZooError(f"unknown format '{fmt}': choose from {', '.join(FORMATS)}")
-    from zoo.features.classifiers import is_features_run
-    from zoo.runtime import exported_format
+    from zoo.predict.loaders import KerasRunner, kind_of, load_predictor
 
-    if exported_format(source):
+    kind = kind_of(source).name
+    if kind == "exported":
         raise ZooError(f"{source} is already an exported model; export the run or .keras "
                        "file it came from")
-    if is_features_run(Path(source).expanduser()):
+    if kind == "features":
         raise ZooError(f"{source} is a features run (a Keras extractor and a scikit-learn "
                        "classifier), which SavedModel, ONNX and TFLite cannot hold as one model")
     if output:
         check_output(Path(output).expanduser(), fmt)  # before anything is loaded
     check_can_export(fmt)
     from zoo.backend import load_keras
-    from zoo.inference import load_predictor
+    from zoo.predict.loop import predict_images
+
+    def probabilities(predictor) -> np.ndarray:
+        return np.stack([r.probabilities for r in predict_images(predictor, pairs,
+                                                                 VERIFY_BATCH)])
 
     # The reference runs on the CPU: a GPU's TensorFloat-32 convolutions are no float32
     # reference, and the exported file is checked on the CPU too.
     with load_keras().device("cpu"):
-        predictor = load_predictor(source, weights)
-        if predictor.preprocessing is None:
-            raise ZooError(f"{source}: its preprocessing is not one zoo can store")
+        predictor = load_predictor(source, weights, "cpu")
         target = Path(output).expanduser() if output else default_output(
             source, fmt, predictor.name)
         check_output(target, fmt)
-        predictor.model, converted = float32_copy(predictor.model)
-        metadata = metadata_of(predictor, source)
-
+        model, converted = float32_copy(predictor.model.model)  # the Keras model itself
+        predictor = predictor.replace(model=KerasRunner(model))
+        card = card_of(predictor, source)
         pairs = verification_images(predictor.input_shape, images)
         names = [name for name, _ in pairs]
-        batch = np.stack([image for _, image in pairs])
-        expected = predictor.predict(batch, VERIFY_BATCH)
+        expected = probabilities(predictor)
 
     def write_and_verify(tmp: Path) -> ExportResult:
-        write_export(predictor.model, fmt, tmp, metadata)
-        from zoo.runtime import load_exported_predictor
-
-        runner = load_exported_predictor(tmp, "cpu")  # as a user of the file loads it
-        got = runner.predict(batch, VERIFY_BATCH)
+        write_export(model, fmt, tmp, card)
+        runner = load_predictor(tmp, None, "cpu")  # as a user of the file loads it
+        got = probabilities(runner)
         tolerance = TOLERANCE[fmt]
-        result = ExportResult(target, fmt, runner.model.runtime, runner.model.metadata,
+        result = ExportResult(target, fmt, runner.model.runtime, runner.card,
                               compare(expected, got, names, tolerance), tolerance,
                               float32_copy=converted)
         result.warnings += predictor.warnings

@@ -11,6 +11,8 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "train",
     "evaluate",
     "build_hdf5",
+    "predict",
+    "export",
     "datasets",
     "extract",
     "fit_features",

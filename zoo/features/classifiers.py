@@ -274,26 +274,20 @@ def is_features_run(path: str | Path) -> bool:
     return Path(path).is_dir() and RunDir(path).features_json.is_file()
 
 
-def load_features_predictor(path: str | Path):
-    """The `zoo.inference.Predictor` of a features run: its extractor, then its classifier."""
+def open_features_run(run, classes: int) -> FeaturesModel:
+    """The extractor and the fitted classifier of the features run `run` (a `RunDir`), as
+    one model of `classes` outputs (`zoo.predict.loaders` gives it its card)."""
     import joblib
 
     from zoo.features.extractors import from_description
-    from zoo.inference import Predictor
-    from zoo.run import RunDir
 
-    run = RunDir(path)
     info = json.loads(run.features_json.read_text())
     if not run.classifier_file.is_file():
         raise ZooError(f"{run}: no {run.classifier_file.name} (a features run of "
                        "'zoo fit-features' that did not finish?)")
-    labels = run.read_card()
     description = info["extractor"]
     model_file = run.extractor_model if description["kind"] == "cnn" else None
     if model_file is not None and not model_file.is_file():
         raise ZooError(f"{run}: no {model_file.name}, the feature model its classifier needs")
     extractor = from_description(description, model_file)
-    pipeline = joblib.load(run.classifier_file)
-    model = FeaturesModel(extractor, pipeline, len(labels.names))
-    return Predictor(model, run.name, tuple(extractor.input_shape), list(labels.names), None,
-                     lambda x: x)
+    return FeaturesModel(extractor, joblib.load(run.classifier_file), classes)
