@@ -241,6 +241,21 @@ def test_extract_pixels_into_a_folder_and_onto_a_full_disk(zoo_cli, tmp_path, fu
     assert _left(full_disk) == []
 
 
+def test_baseline_and_fit_features_onto_a_full_disk_leave_no_run(zoo_cli, tmp_path, full_disk):
+    features = tmp_path / "pixels.h5"
+    assert zoo_cli("extract", "--model", "pixels", "--dataset", "digits", "--limit", "50",
+                   "--output", features).code == 0
+    fitted = zoo_cli("fit-features", features, "--classifier", "knn", "--output",
+                     full_disk / "runs", "--name", "f")
+    baseline = zoo_cli("baseline", "--features", "pixels", "--dataset", "digits", "--limit",
+                       "50", "--classifier", "knn", "--output", full_disk / "runs", "--name",
+                       "b")
+    for result, run in ((fitted, "f"), (baseline, "b")):
+        _one_line(result, EXIT_FAILURE, f"cannot write {full_disk / 'runs' / run}",
+                  "no space left on device")
+    assert _left(full_disk) == []  # neither run directory, nor runs/
+
+
 def test_export_onto_a_full_disk_and_under_a_file(zoo_cli, tiny_model, tmp_path, full_disk):
     result = zoo_cli("export", tiny_model, "--format", "savedmodel", "-o", full_disk / "m")
     _one_line(result, EXIT_FAILURE, f"cannot write {full_disk / 'm'}: no space left on device")

@@ -193,16 +193,19 @@ def atomic_dir(path: str | Path) -> contextlib.AbstractContextManager[Path]:
 class _GuardedFile(io.RawIOBase):
     """The file HDF5 writes through (h5py's file-object driver), keeping a write error for
     `check` instead of showing it to HDF5: after a failed write HDF5 can no longer close the
-    file, and the interpreter crashes as it exits (h5py issue 914, a full disk). Once a
-    write failed, the rest are dropped, so HDF5 closes the file it thinks whole."""
+    file, and the interpreter crashes as it exits (h5py issue 914, a full disk). From the
+    failed write on, writes are kept in memory, where reads find them (HDF5 reads back what
+    it wrote), so HDF5 goes on, and closes, as if the file were whole; `check` raises the
+    error at the caller's next step, so little is kept."""
 
     def __init__(self, path: Path):
         super().__init__()
         self._fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
                            | getattr(os, "O_BINARY", 0))
         self._pos = 0
-        self._end = 0  # the size HDF5 believes the file has, once writes are dropped
         self.error: OSError | None = None
+        self._kept: list[tuple[int, bytes]] = []  # (offset, bytes) written since the error
+        self._size = 0  # the size HDF5 believes the file has, since the error
 
     def readable(self) -> bool:
         return True
@@ -215,7 +218,7 @@ class _GuardedFile(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_END:
-            offset += max(os.fstat(self._fd).st_size, self._end)
+            offset += self._size if self.error else os.fstat(self._fd).st_size
         elif whence == os.SEEK_CUR:
             offset += self._pos
         self._pos = offset
@@ -225,8 +228,18 @@ class _GuardedFile(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer) -> int:
-        data = os.pread(self._fd, len(memoryview(buffer).cast("B")), self._pos)
-        memoryview(buffer).cast("B")[: len(data)] = data
+        view = memoryview(buffer).cast("B")
+        start, want = self._pos, len(view)
+        if self.error is not None:
+            want = max(0, min(want, self._size - start))
+        data = bytearray(os.pread(self._fd, want, start))
+        if self.error is not None:
+            data.extend(bytes(want - len(data)))
+            for offset, kept in self._kept:  # in the order written: the last write wins
+                lo, hi = max(start, offset), min(start + want, offset + len(kept))
+                if lo < hi:
+                    data[lo - start : hi - start] = kept[lo - offset : hi - offset]
+        view[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
@@ -239,8 +252,11 @@ class _GuardedFile(io.RawIOBase):
                     done += os.pwrite(self._fd, view[done:], self._pos + done)
             except OSError as exc:
                 self.error = exc
+                self._size = os.fstat(self._fd).st_size
+        if self.error is not None:
+            self._kept.append((self._pos, bytes(view)))
+            self._size = max(self._size, self._pos + len(view))
         self._pos += len(view)
-        self._end = max(self._end, self._pos)
         return len(view)
 
     def truncate(self, size: int | None = None) -> int:
@@ -250,7 +266,7 @@ class _GuardedFile(io.RawIOBase):
                 os.ftruncate(self._fd, size)
             except OSError as exc:
                 self.error = exc
-        self._end = size
+        self._size = size
         return size
 
     def flush(self) -> None:  # every write is the operating system's already
@@ -259,6 +275,7 @@ class _GuardedFile(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             os.close(self._fd)
+            self._kept.clear()
         super().close()
 
     def check(self) -> None:

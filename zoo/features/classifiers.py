@@ -202,8 +202,12 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     probs = class_scores(model, x_eval, len(data.label_names))
     result = evaluate_predictions(probs, y_eval, data.label_names)
 
-    with atomic_path(run.classifier_file) as tmp:
-        joblib.dump(model, tmp)
+    try:
+        with atomic_path(run.classifier_file) as tmp:
+            joblib.dump(model, tmp)
+    except BaseException:
+        run.discard_if_empty()  # the run's first file: a full disk leaves no empty run
+        raise
     if description["kind"] == "cnn":
         with atomic_path(run.extractor_model) as tmp:
             extractor.model.save(tmp)
@@ -249,8 +253,7 @@ def baseline(extractor, dataset: str, classifier: str, *, grid: bool = False,
                 limit=limit, data_dir=data_dir, classes=classes, per_class=per_class,
                 batch_size=batch_size)
     except BaseException:
-        if not any(run.path.iterdir()):  # nothing written: leave no half run behind
-            run.path.rmdir()
+        run.discard_if_empty()  # nothing written: leave no half run behind
         raise
     return fit_features(run.features_file, classifier, grid=grid, run=run, seed=seed,
                         extractor=extractor, console=console)
