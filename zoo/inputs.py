@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass
 
 from zoo.config import Config, image_size
-from zoo.data.datasets import Splits, load_dataset
+from zoo.data.datasets import load_dataset
 from zoo.data.pipeline import Transform, channel_mean
+from zoo.data.splits import Splits
 from zoo.errors import ZooError
 from zoo.models.registry import ModelSpec, check_input_shape, get_spec
 
