@@ -190,3 +190,24 @@ def test_a_full_disk_under_hdf5_raises_and_the_interpreter_exits_cleanly(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(errno.ENOSPC), str(target)]
     assert [p.name for p in full_disk.iterdir()] == [".filler"]
+
+
+def test_after_a_failed_write_hdf5_reads_back_what_it_wrote(full_disk):
+    from zoo.io import _GuardedFile
+
+    (full_disk / "x.h5").touch()
+    guarded = _GuardedFile(full_disk / "x.h5")
+    try:
+        guarded.seek(100)
+        assert guarded.write(b"superblock") == 10  # failed on the disk, kept in memory
+        guarded.seek(104)
+        guarded.write(b"BLOCK")
+        assert guarded.seek(0, os.SEEK_END) == 110
+        buffer = bytearray(20)
+        guarded.seek(96)
+        assert guarded.readinto(buffer) == 14 and bytes(buffer[:14]) == b"\0" * 4 + b"supeBLOCKk"
+        with pytest.raises(OSError) as caught:
+            guarded.check()
+        assert caught.value.errno == errno.ENOSPC
+    finally:
+        guarded.close()
