@@ -86,7 +86,7 @@ def test_grid_without_a_validation_split_is_one_line(zoo_cli, tmp_path):
 def test_predict_through_a_classic_baseline(zoo_cli, tmp_path):
     from tests.fixtures import write_folder
     from zoo.features.extractors import CLASSIC
-    from zoo.inference import load_image
+    from zoo.predict.loop import load_image
 
     root, _ = write_folder(tmp_path / "animals", per_class=10, broken=False)
     result = zoo_cli("baseline", "--dataset", f"folder:{root}", "--features", "pixels",

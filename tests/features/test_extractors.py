@@ -81,9 +81,9 @@ def test_an_imagenet_model_with_local_random_weights(zoo_cli, tmp_path):
                      "--name", "run")
     assert result.code == 0, result.err
     from tests.fixtures import write_images
-    from zoo.features.classifiers import load_features_predictor
     from zoo.features.extractors import get_extractor
-    from zoo.inference import load_image
+    from zoo.predict.loaders import load_features_predictor
+    from zoo.predict.loop import load_image
 
     images = write_images(tmp_path / "new", ["a.png"], size=(30, 40))
     predictor = load_features_predictor(tmp_path / "run")
