@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.formats import as_text
+from zoo.data.splits import SPLIT_NAMES
 from zoo.errors import ZooError, from_os_error
 
 
@@ -42,7 +44,6 @@ def check_output(output: str | Path) -> Path:
 
 log = logging.getLogger("zoo")
 
-SPLITS = ("train", "val", "test")
 COMPLETE = "complete"
 
 
@@ -134,7 +135,7 @@ def read_features(path: str | Path) -> FeatureSet:
         features = np.asarray(f["features"][:], dtype=np.float32)
         labels = np.asarray(f["labels"][:], dtype=np.int64)
         split = np.char.decode(np.asarray(f["split"][:]), "ascii")
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["label_names"][:]]
+        names = as_text(f["label_names"][:])
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
     if not (len(features) == len(labels) == len(split)) or features.ndim != 2:
         raise ZooError(f"{path}: features, labels and split differ in length")
@@ -180,7 +181,7 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
     # 0-255 floats at the extractor's size; the extractor does its own preprocessing
     transform = Transform(size=shape[:2], channels=shape[2], mode="raw")
     jobs = [(which, split, split.indices[start : start + batch_size])
-            for which, split in zip(SPLITS, (splits.train, splits.val, splits.test),
+            for which, split in zip(SPLIT_NAMES, (splits.train, splits.val, splits.test),
                                     strict=True) if split is not None
             for start in range(0, len(split), batch_size)]
     total = sum(len(chunk) for _, _, chunk in jobs)

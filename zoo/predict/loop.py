@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.card import ModelCard
-from zoo.data.sources import IMAGE_SUFFIXES
+from zoo.data.sources import is_image_name
 from zoo.errors import ZooError
 from zoo.predict.predictor import Predictor
 
@@ -50,7 +50,7 @@ def expand_images(patterns: list[str]) -> list[str]:
         path = Path(pattern).expanduser()
         if path.is_dir():
             paths += sorted(str(p) for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                            if p.is_file() and is_image_name(p))
         elif any(c in pattern for c in "*?["):
             paths += sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
         else:
