@@ -333,7 +333,7 @@ def test_an_unreachable_coordinator_ends_within_the_timeout(tmp_path):
 
 def test_launch_settings_come_from_flags_then_keras_variables_then_slurm():
     from zoo.errors import ZooError
-    from zoo.training.distribution import launch_from
+    from zoo.training.launch import launch_from
 
     env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:2345",
            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": "1"}

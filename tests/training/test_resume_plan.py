@@ -68,12 +68,12 @@ def test_plateau_with_warmup_is_refused_not_dropped():
 def test_unknown_optimizer_is_an_error_not_nadam():
     from types import SimpleNamespace
 
-    from zoo.training.trainer import _optimizer
+    from zoo.training.compile import create_optimizer
 
     settings = SimpleNamespace(optimizer="adagrad", weight_decay=0.0, momentum=0.9,
                                nesterov=False)  # what validation would have refused
     with pytest.raises(ZooError, match="unknown optimizer 'adagrad'"):
-        _optimizer(settings, 0.01)
+        create_optimizer(settings, 0.01)
 
 
 def test_config_copies_pickles_and_coerces():

@@ -222,11 +222,11 @@ def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):
 def test_optimizers_take_their_settings(name, cls, extra):
     import keras
 
-    from zoo.training.trainer import _optimizer
+    from zoo.training.compile import create_optimizer
 
     config = resolve(None, {"model": "lenet", "optimizer": name, "momentum": 0.9,
                             "nesterov": True, "weight_decay": 5e-4})
-    optimizer = _optimizer(config, 0.02)
+    optimizer = create_optimizer(config, 0.02)
     assert type(optimizer) is getattr(keras.optimizers, cls)
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.02)
     assert optimizer.weight_decay == pytest.approx(5e-4)

@@ -97,7 +97,7 @@ def _config(args):
 def run(args) -> int:
     config = _config(args)
     from zoo.backend import backend_name
-    from zoo.training.distribution import check, launch_from
+    from zoo.training.launch import check, launch_from
 
     launch = launch_from(args.coordinator, args.num_processes, args.process_id,
                          args.coordinator_timeout)

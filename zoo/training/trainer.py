@@ -1,12 +1,17 @@
 """`zoo train`: a new run or a resumed one becomes one `TrainingState`, then one fit.
 
-    train(config)                  -> _new_run     \\
-                                                    -> TrainingState -> _fit -> evaluate_run
-    train(config, resume=RUN_DIR)  -> _resumed_run /
+    train(config)                  -> _open_new     -> _new_run     \
+                                                                      -> TrainingState -> _fit
+    train(config, resume=RUN_DIR)  -> _open_resumed -> _resumed_run /
 
-Under `--distribute data-parallel` (`zoo.training.distribution`) the model is built, loaded
-and trained in the distribution's scope; every process trains, process 0 alone writes the run
-directory and evaluates the best model, on one device.
+    _fit: _monitor, _callbacks, _sequences, _announce, then _run_phases (model.fit, once or
+          per transfer phase), _record_skipped, and on process 0 _evaluate (metrics.json)
+
+The optimizer and the compiled model come from `zoo.training.compile`; the distribution is
+set up once by `train` (`zoo.training.distribution.setup`) and passed to every step. Under
+`--distribute data-parallel` the model is built, loaded and trained in the distribution's
+scope; every process trains, process 0 alone writes the run directory and evaluates the best
+model, on one device.
 
 Backend-agnostic: Keras and numpy only, except the optional determinism switch, which is a
 TensorFlow-only call.
@@ -52,6 +57,9 @@ from zoo.training.callbacks import (  # noqa: E402
     SkippedFiles,
     seed_variables,
 )
+from zoo.training.compile import compile_model, steps_per_execution  # noqa: E402
+from zoo.training.distribution import Distribution  # noqa: E402
+from zoo.training.launch import Launch  # noqa: E402
 from zoo.training.schedules import build_schedule  # noqa: E402
 
 log = logging.getLogger("zoo")
@@ -71,8 +79,19 @@ class TrainingState:
     phase: str | None = None  # transfer runs: the phase the model is compiled for
 
 
+@dataclass
+class FitCallbacks:
+    """The callbacks of a fit, in order, and those the steps after it read."""
+
+    all: list
+    guard: NaNGuard
+    history: HistoryMonitor
+    early: ResumableEarlyStopping | None
+    tracker: PhaseTracker
+
+
 def train(config: Config, resume: str | Path | None = None, callbacks=None,
-          console=None, launch: distribution.Launch | None = None) -> Path:
+          console=None, launch: Launch | None = None) -> Path:
     """Train per `config`, or continue the run in `resume` (whose saved plan `config` is),
     then evaluate the best model; return the run directory. `launch`: how this process joins
     the others of a multi-process data-parallel run."""
@@ -84,33 +103,10 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     _set_seed(config)
     keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     if resume is None:
-        source = transfer.Source(config).labels() if config.pretrained else None
-        inputs = prepare(config, mean=source.mean if source else None,
-                         preprocessing=source.preprocessing if source else None)
-        if not len(inputs.splits.train):
-            raise ZooError(f"{inputs.splits.name}: the training split is empty")
-        # Every process checks the name before the model is built (whose variables the
-        # processes create together), so none can see process 0's new directory as taken.
-        run = RunDir.check_new(config.output, _run_name(config))
-        # the model before the run directory: a bad source or layer leaves no directory
-        with dist.scope():
-            model, phase = _build(config, inputs)
-        if dist.is_writer:
-            run = RunDir.create(run.path.parent, run.path.name)
+        run, inputs, model, phase = _open_new(config, dist)
         saved = None
     else:
-        run = RunDir.open(resume)
-        saved = run.read_state()
-        if saved is None:
-            raise ZooError(f"{run}: nothing to resume (no completed epoch in checkpoint/); "
-                           "start the run again")
-        distribution.check_resume(dist, saved.get("distribution", {}).get("processes", 1),
-                                  str(run))
-        if saved["epoch"] >= config.epochs:  # before the dataset loads
-            raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
-                           f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
-        labels = run.read_card()
-        inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
+        run, saved, inputs = _open_resumed(resume, config, dist)
     try:
         with dist.scope():
             if saved is None:
@@ -124,33 +120,71 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     return run.path
 
 
-def _run_name(config: Config) -> str:
+def _open_new(config: Config, dist: Distribution):
+    """A new run's inputs, its compiled model (and the phase it is compiled for) and its run
+    directory, made by process 0 once the model is built."""
+    source = transfer.Source(config).labels() if config.pretrained else None
+    inputs = prepare(config, mean=source.mean if source else None,
+                     preprocessing=source.preprocessing if source else None)
+    if not len(inputs.splits.train):
+        raise ZooError(f"{inputs.splits.name}: the training split is empty")
+    # Every process checks the name before the model is built (whose variables the
+    # processes create together), so none can see process 0's new directory as taken.
+    run = RunDir.check_new(config.output, _run_name(config, dist))
+    # the model before the run directory: a bad source or layer leaves no directory
+    with dist.scope():
+        model, phase = _build(config, inputs, dist)
+    if dist.is_writer:
+        run = RunDir.create(run.path.parent, run.path.name)
+    return run, inputs, model, phase
+
+
+def _open_resumed(resume: str | Path, config: Config, dist: Distribution):
+    """The run to resume, its saved state and its inputs, each checked before the model
+    loads (and the finished run refused before its dataset is read)."""
+    run = RunDir.open(resume)
+    saved = run.read_state()
+    if saved is None:
+        raise ZooError(f"{run}: nothing to resume (no completed epoch in checkpoint/); "
+                       "start the run again")
+    distribution.check_resume(dist, saved.get("distribution", {}).get("processes", 1),
+                              str(run))
+    if saved["epoch"] >= config.epochs:  # before the dataset loads
+        raise ZooError(f"{run} already trained {saved['epoch']} of its {config.epochs} "
+                       f"epochs; pass --epochs N with N > {saved['epoch']} to train on")
+    card = run.read_card()
+    inputs = prepare(config, mean=card.mean, preprocessing=card.preprocessing)
+    return run, saved, inputs
+
+
+def _run_name(config: Config, dist: Distribution) -> str:
     if config.name:
         return config.name
     # the processes of a distributed run agree on process 0's clock
-    stamp = datetime.fromtimestamp(distribution.broadcast_int(int(datetime.now().timestamp())))
+    stamp = datetime.fromtimestamp(
+        distribution.broadcast_int(dist, int(datetime.now().timestamp())))
     return "{}-{}-{}".format(config.model, config.dataset.split(":")[0],
                              stamp.strftime("%Y%m%d-%H%M%S"))
 
 
-def _build(config: Config, inputs: Inputs):
+def _build(config: Config, inputs: Inputs, dist: Distribution):
     """The compiled model of a new run, and the phase it is compiled for (transfer runs)."""
     splits = inputs.splits
     if config.pretrained:
         model = transfer.build_transfer_model(config, inputs.input_shape, splits.num_classes)
         phase = transfer.HEAD
-        _compile(model, transfer.phase_config(config, phase), _steps(config, inputs),
-                 splits.num_classes)
+        compile_model(model, transfer.phase_config(config, phase), _steps(config, inputs),
+                      splits.num_classes, dist)
     else:
         model = build_model(inputs.spec.name, input_shape=inputs.input_shape,
                             num_classes=splits.num_classes)
         phase = None
-        _compile(model, config, _steps(config, inputs), splits.num_classes)
+        compile_model(model, config, _steps(config, inputs), splits.num_classes, dist)
     return model, phase
 
 
 def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
-             dist: distribution.Distribution) -> TrainingState:
+             dist: Distribution) -> TrainingState:
     if not dist.is_writer:
         return TrainingState(run, model, phase=phase)
     splits = inputs.splits
@@ -167,7 +201,7 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
 
 
 def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
-                 dist: distribution.Distribution) -> TrainingState:
+                 dist: Distribution) -> TrainingState:
     inputs.check_classes(run.read_card(), str(run))
     if dist.is_writer:
         run.remove_stale_temps()  # files a killed run was writing
@@ -186,7 +220,7 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
                                   steps)
         if not isinstance(schedule, float):  # a float rate lives on in the restored variable
             model.optimizer.learning_rate = schedule
-    model.steps_per_execution = steps_per_execution(config, steps)
+    model.steps_per_execution = steps_per_execution(config, steps, dist)
     if dist.is_writer:
         run.write_config(config.replace(name=None))  # the plan, with any extension
     restore = {k: v for k, v in saved.items() if isinstance(v, dict)}
@@ -197,27 +231,53 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
 
 
 def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, console,
-         dist: distribution.Distribution) -> None:
-    splits, run = inputs.splits, state.run
+         dist: Distribution) -> None:
+    """Train from `state` to the end of the plan, then (process 0) evaluate the best model."""
+    monitor = _monitor(config, inputs)
+    fit = _callbacks(state, config, inputs, monitor, PhaseTracker(state.phase), dist)
+    fit.all += list(callbacks or [])
+    seq, val_seq = _sequences(config, inputs, state.initial_epoch, dist)
+    _announce(console, state, config, inputs, dist)
+    try:
+        _run_phases(state, config, inputs, fit, seq, val_seq, dist)
+    finally:  # whatever stopped the fit, the files it skipped are listed
+        _record_skipped(state.run, inputs, dist)
+    if dist.is_writer:  # process 0 evaluates and writes the metrics
+        _evaluate(state.run, config, inputs, monitor, fit, dist, console)
+
+
+def _monitor(config: Config, inputs: Inputs) -> str:
+    """The metric that picks the best model: `config.monitor`, or its training twin when
+    there is no validation split."""
     monitor = config.monitor
-    if monitor.startswith("val_") and splits.val is None:
+    if monitor.startswith("val_") and inputs.splits.val is None:
         log.warning("no validation split: monitoring %s instead of %s", monitor[4:], monitor)
         monitor = monitor[4:]
-    tracker = PhaseTracker(state.phase)
-    cbs, guard, history, early = _callbacks(state, config, inputs, monitor, tracker, dist)
-    cbs += list(callbacks or [])
-    # each process reads its share of every global batch (all of it, in one process)
+    return monitor
+
+
+def _sequences(config: Config, inputs: Inputs, initial_epoch: int, dist: Distribution):
+    """The training and validation batches; each process reads its share of every global
+    batch (all of it, in one process)."""
+    splits = inputs.splits
     sharding = dict(shard=dist.shard(), multiple=dist.batch_multiple())
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
-                        epoch=state.initial_epoch, **sharding)
+                        epoch=initial_epoch, **sharding)
     val_seq = (make_sequence(splits.val, inputs.eval_transform, splits.num_classes,
                              config.batch_size, **sharding) if splits.val is not None else None)
+    return seq, val_seq
+
+
+def _announce(console, state: TrainingState, config: Config, inputs: Inputs,
+              dist: Distribution) -> None:
+    """What trains on what, where: the lines a run starts with."""
+    splits = inputs.splits
     if console is not None:
         console.print(f"training {inputs.spec.name} on {splits.name}: "
                       f"{len(splits.train)} train / {len(splits.val) if splits.val else 0} val "
                       f"images of {'x'.join(map(str, inputs.input_shape))}, "
-                      f"epochs {state.initial_epoch + 1}-{config.epochs}, run {run}")
+                      f"epochs {state.initial_epoch + 1}-{config.epochs}, run {state.run}")
         console.print(dist.describe() if dist.parallel or dist.num_processes > 1
                       else f"on {dist.devices[0]}, batch {config.batch_size}")
         if dist.process_id:
@@ -226,48 +286,64 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
     if dist.devices[0].startswith("gpu") and "precision" not in config.explicit:
         log.info("training on a GPU in float32: --precision mixed_bfloat16 (Ampere or newer; "
                  "mixed_float16 before) computes on its tensor cores")
-    # One fit, or one per phase of a transfer run (each phase compiles its own optimizer).
+
+
+def _run_phases(state: TrainingState, config: Config, inputs: Inputs, fit: FitCallbacks,
+                seq, val_seq, dist: Distribution) -> None:
+    """One `model.fit`, or one per phase of a transfer run (each phase compiles its own
+    optimizer), from the epoch the state is at."""
     stages = transfer.phases(config) if config.pretrained else [(None, config.epochs)]
     start = state.initial_epoch
-    try:
-        for phase, end in stages:
-            if start >= end:
-                continue
-            if phase != tracker.phase:
-                transfer.set_phase(state.model, config, phase)
-                _compile(state.model, transfer.phase_config(config, phase), _steps(config, inputs),
-                         splits.num_classes)
-                tracker.phase = phase
-                for callback in cbs:  # a new phase starts its patience afresh, resumed or not
-                    if isinstance(callback, ResumableCounters):
-                        callback.discard_restore()
-            seq.epoch = start  # the order of the epoch the fit starts at
-            seq.reorder()
-            state.model.fit(
-                seq,
-                validation_data=val_seq,
-                epochs=end,
-                initial_epoch=start,
-                shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' would not resume
-                callbacks=cbs,
-                verbose=(1 if sys.stdout.isatty() else 2) if dist.is_writer else 0,
-            )
-            start = end
-            if guard.stopped:  # an early stop of the head phase still fine-tunes
-                break
-    finally:  # whatever stopped the fit, the files it skipped are listed
-        skipped = inputs.skipped_files()
-        if skipped and dist.is_writer:
-            run.write_skipped({**run.read_skipped(), **skipped})
-    if not dist.is_writer:
-        return  # process 0 evaluates and writes the metrics
+    for phase, end in stages:
+        if start >= end:
+            continue
+        if phase != fit.tracker.phase:
+            _enter_phase(state.model, config, inputs, phase, fit, dist)
+        seq.epoch = start  # the order of the epoch the fit starts at
+        seq.reorder()
+        state.model.fit(
+            seq,
+            validation_data=val_seq,
+            epochs=end,
+            initial_epoch=start,
+            shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' would not resume
+            callbacks=fit.all,
+            verbose=(1 if sys.stdout.isatty() else 2) if dist.is_writer else 0,
+        )
+        start = end
+        if fit.guard.stopped:  # an early stop of the head phase still fine-tunes
+            break
 
-    rows = history.history
-    stopped_early = early is not None and early.stopped_epoch
+
+def _enter_phase(model, config: Config, inputs: Inputs, phase: str, fit: FitCallbacks,
+                 dist: Distribution) -> None:
+    """Freeze or unfreeze the layers of `phase` and compile its optimizer; its patience
+    starts afresh, resumed or not."""
+    transfer.set_phase(model, config, phase)
+    compile_model(model, transfer.phase_config(config, phase), _steps(config, inputs),
+                  inputs.splits.num_classes, dist)
+    fit.tracker.phase = phase
+    for callback in fit.all:
+        if isinstance(callback, ResumableCounters):
+            callback.discard_restore()
+
+
+def _record_skipped(run: RunDir, inputs: Inputs, dist: Distribution) -> None:
+    skipped = inputs.skipped_files()
+    if skipped and dist.is_writer:
+        run.write_skipped({**run.read_skipped(), **skipped})
+
+
+def _evaluate(run: RunDir, config: Config, inputs: Inputs, monitor: str, fit: FitCallbacks,
+              dist: Distribution, console) -> None:
+    """Say how the fit ended, then evaluate the best model into metrics.json with the facts
+    of the training."""
+    splits, rows = inputs.splits, fit.history.history
+    stopped_early = fit.early is not None and fit.early.stopped_epoch
     if stopped_early:
         log.info("early stop after epoch %d: %s did not improve for %d epochs", len(rows),
                  monitor, config.early_stop)
-    if guard.stopped:
+    if fit.guard.stopped:
         log.warning("the loss became NaN; training stopped, the best model so far is kept")
     train_seconds = float(sum(row.get("seconds", 0.0) for row in rows))
     extra = {
@@ -275,7 +351,7 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
         "train_seconds": round(train_seconds, 3),
         "images_per_second": round(len(rows) * len(splits.train) / train_seconds, 1)
         if train_seconds else None,
-        "stopped": "nan_loss" if guard.stopped else "early_stop" if stopped_early else None,
+        "stopped": "nan_loss" if fit.guard.stopped else "early_stop" if stopped_early else None,
         "model": inputs.spec.name,
         "dataset": splits.name,
         "distribution": dist.record(),
@@ -285,7 +361,7 @@ def _fit(state: TrainingState, config: Config, inputs: Inputs, callbacks, consol
 
 
 def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str,
-               tracker: PhaseTracker, dist: distribution.Distribution):
+               tracker: PhaseTracker, dist: Distribution) -> FitCallbacks:
     """The callbacks of a fit, in the order their epoch-end writes must happen. In a
     multi-process run the others train with the callbacks that decide (NaN, early stop,
     plateau), which see the same global metrics; only process 0 writes."""
@@ -310,21 +386,21 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
             if key not in ("best_model", "transfer", "distribution")]
     history = HistoryMonitor(run, state.history, guard)
     if not dist.is_writer:
-        return cbs, guard, history, early
+        return FitCallbacks(cbs, guard, history, early, tracker)
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     cbs += [best, SkippedFiles(run, inputs.skipped_files)]
     if config.checkpoint_every:
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
     cbs += [history, ResumeCheckpoint(run, resumables, guard)]  # the commit point last
-    return cbs, guard, history, early
+    return FitCallbacks(cbs, guard, history, early, tracker)
 
 
 class DistributionRecord(Resumable):
     """How many processes trained the run, saved with each checkpoint: a resume must bring
     as many."""
 
-    def __init__(self, dist: distribution.Distribution):
+    def __init__(self, dist: Distribution):
         self.dist = dist
 
     def resume_state(self) -> dict:
@@ -357,7 +433,7 @@ def _write_failure(exc: OSError, run: RunDir) -> ZooError:
 
 
 # ---------------------------------------------------------------------------------------------
-# compiling
+# before the first step
 
 
 def _check_tensorboard(config: Config) -> None:
@@ -378,55 +454,6 @@ def _set_seed(config: Config) -> None:
 
 def _steps(config: Config, inputs: Inputs) -> int:
     return batches_per_epoch(len(inputs.splits.train), config.batch_size)
-
-
-def _optimizer(config: Config, learning_rate):
-    wd = config.weight_decay or None
-    optimizers = {
-        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=config.momentum,
-                                            nesterov=config.nesterov, weight_decay=wd),
-        "adam": lambda: keras.optimizers.Adam(learning_rate, weight_decay=wd),
-        "adamw": lambda: keras.optimizers.AdamW(learning_rate,
-                                                weight_decay=config.weight_decay or 0.004),
-        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate, momentum=config.momentum,
-                                                    weight_decay=wd),
-        "nadam": lambda: keras.optimizers.Nadam(learning_rate, weight_decay=wd),
-    }
-    if config.optimizer not in optimizers:
-        raise ZooError(f"unknown optimizer '{config.optimizer}' (known: "
-                       f"{', '.join(optimizers)})")
-    return optimizers[config.optimizer]()
-
-
-def steps_per_execution(config: Config, steps_per_epoch: int) -> int:
-    """Training steps per compiled call. Eight amortise Keras' per-call overhead, which
-    matters for small models: LeNet through zoo's pipeline trains 9% faster on the 2-core CPU,
-    MiniVGGNet the same (BENCHMARKS.md). The steps, and so the weights, are unchanged; batch
-    callbacks see every eighth batch. The torch backend runs one step per call only, and so
-    does TensorFlow's MirroredStrategy here (Keras' multi-step loop over a distributed
-    PyDataset fails with "Graph execution error ... while/cond/Placeholder" in Keras 3.15)."""
-    dist = distribution.active()
-    single = ("the torch backend" if keras.backend.backend() == "torch" else
-              "TensorFlow's MirroredStrategy" if dist and dist.parallel
-              and dist.backend == "tensorflow" else None)
-    if single:
-        if config.steps_per_execution > 1:
-            log.warning("%s runs one step per call; ignoring steps_per_execution=%d", single,
-                        config.steps_per_execution)
-        return 1
-    return max(1, min(config.steps_per_execution or 8, steps_per_epoch))
-
-
-def _compile(model, config: Config, steps_per_epoch: int, num_classes: int) -> None:
-    model.compile(
-        steps_per_execution=steps_per_execution(config, steps_per_epoch),
-        optimizer=_optimizer(config, build_schedule(config, steps_per_epoch)),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[
-            keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5_accuracy"),
-        ],
-    )
 
 
 def _plot_quietly(model, path: Path) -> None:
