@@ -106,6 +106,9 @@ def test_predict_through_a_classic_baseline(zoo_cli, tmp_path):
     pipeline = joblib.load(run.classifier_file)
     x = np.stack([load_image(p, (32, 32, 3)) for p in images])
     expected = pipeline.predict_proba(CLASSIC["pixels"](x))
+    # the same pipeline on the same features of the same 3 images: only the order of its sums
+    # may differ, by a few float32 roundings (6e-8 each) at most; rtol 1e-6 bounds that and is
+    # far below what a different model would change
     for line, probs in zip(lines, expected, strict=True):
         got = {p["index"]: p["probability"] for p in line["predictions"]}
         np.testing.assert_allclose([got[i] for i in range(3)], probs, rtol=1e-6)

@@ -40,6 +40,10 @@ def test_a_run_is_cut_before_its_classifier(tmp_path):
     assert extractor.describe()["layer"] == "flatten" and extractor.dim == 8 * 8 * 32
     images = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 1)).astype(np.float32)
     expected = keras.Model(model.input, model.get_layer("flatten").output)(images / 255.0)
+    # one forward pass of one 3x3 convolution, run as a graph (the extractor) and eagerly
+    # here, whose kernels may sum the 9 products in another order: float32 rounding of a sum
+    # of 9 terms is within 9 * 6e-8 relative, 1e-6 of the values (below 5); rtol 1e-5 and
+    # atol 1e-6 bound that
     np.testing.assert_allclose(extractor(images), keras.ops.convert_to_numpy(expected),
                                rtol=1e-5, atol=1e-6)
     pooled = get_extractor(str(run.path), layer="conv1_relu", pooling="max")
@@ -90,6 +94,10 @@ def test_an_imagenet_model_with_local_random_weights(zoo_cli, tmp_path):
     assert predictor.input_shape == (224, 224, 3)
     x = np.stack([load_image(str(images[0]), predictor.input_shape)])
     direct = get_extractor("mobilenetv2", weights=str(weights))(x)
+    # one forward pass of the same weights on the same image, by the saved cut model and by a
+    # newly built one: the same kernels here, but a reloaded graph may fuse (and so round)
+    # differently; float32 rounding through mobilenetv2's ~50 weighted layers stays within
+    # 50 * 6e-8 * the layers' gain, well inside rtol 1e-4 (atol 1e-5 for values near 0)
     np.testing.assert_allclose(predictor.model.extractor(x), direct, rtol=1e-4, atol=1e-5)
     probs = predictor.predict(x, 8)
     assert probs.shape == (1, 10) and abs(probs.sum() - 1) < 1e-6
