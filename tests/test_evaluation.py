@@ -1,6 +1,7 @@
 """zoo.evaluation: ensembles of runs (`zoo evaluate --ensemble`)."""
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -99,3 +100,32 @@ def test_the_command_line_wants_a_run_or_an_ensemble(runs, zoo_cli, tmp_path):
                  ["evaluate", "--ensemble", runs["a"], tmp_path / "absent"]):
         result = zoo_cli(*argv)
         assert result.code == 2 and result.err.count("\n") == 1, argv
+
+
+def test_evaluation_streams_the_split_in_batches(tmp_path):
+    """predict_split hands the model one batch at a time, always of one shape (the short
+    last batch padded), and gives the same probabilities as predicting the split at once."""
+    import keras
+
+    from zoo.data.datasets import load_dataset
+    from zoo.data.pipeline import Transform
+    from zoo.evaluation import predict_split
+
+    splits = load_dataset("digits", seed=0, val_split=0.1)
+    transform = Transform(size=(8, 8), channels=1)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    seen = []
+    original = model.predict_on_batch
+
+    def spy(x):
+        seen.append(len(x))
+        return original(x)
+
+    model.predict_on_batch = spy
+    probs, labels = predict_split(model, splits.test, transform, batch_size=64)
+    assert set(seen) == {64} and len(seen) == math.ceil(len(splits.test) / 64)
+    assert len(labels) == len(splits.test) == len(probs)
+    x = transform(splits.test.source.load(splits.test.indices)[0])
+    np.testing.assert_allclose(probs, model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(labels, splits.test.labels)

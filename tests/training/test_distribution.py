@@ -3,7 +3,8 @@
 JAX: two CPU devices in one process (XLA_FLAGS=--xla_force_host_platform_device_count=2) and
 two processes on localhost (gloo collectives). TensorFlow: MirroredStrategy over two logical
 CPU devices (ZOO_CPU_DEVICES=2). Every process is started and stopped by the test, under a
-time bound.
+time bound. How the processes find each other, and what is refused before they start:
+tests/training/test_launch.py.
 
 What is compared, and how exactly:
 
@@ -24,7 +25,8 @@ of the two is compared. The bound, per weight tensor, float32 (unit round-off u 
 So TOLERANCE(U, W) = 2·n·u·U + 2·u·(U + W). Measured on this plan (2-core x86 CPU): the
 largest difference is 1.9e-5·U (kernels: one ulp of w1), 1.2e-6·U where w0 = 0 (biases:
 the gradient's rounding alone); the tolerance is 50 to 800 times that, and every update is
-more than 500 times the tolerance, so the test can fail.
+more than 380 times the tolerance (the test asks for 100), so the test can fail: a wrong
+gradient (a half batch, a missing all-reduce, another batch) moves updates by their size.
 
 2 devices against 2 processes: the same program (each device, or process, reduces the same
 half of the batch; the all-reduce adds the same two halves), so over the whole plan the
@@ -284,78 +286,21 @@ def test_tensorflow_mirrored_strategy_trains_and_resumes(tmp_path):
 # bad settings: one line, a non-zero exit, never a hang
 
 
-@pytest.mark.parametrize("argv, env, code, words", [
-    (["--distribute", "data-parallel"], {"KERAS_BACKEND": "torch"}, 2,
-     "not available on the torch backend"),
-    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "2",
-      "--coordinator", "127.0.0.1:1234"], {"KERAS_BACKEND": "jax"}, 2,
-     "--process-id 2 is out of range for 2 processes (0 to 1)"),
-    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "1"],
-     {"KERAS_BACKEND": "jax"}, 2, "needs --coordinator HOST:PORT"),
-    (["--distribute", "data-parallel", "--num-processes", "2", "--process-id", "0",
-      "--coordinator", "127.0.0.1:1234"], {"KERAS_BACKEND": "tensorflow"}, 2,
-     "keras-team/keras#20585"),
-    (["--num-processes", "2", "--process-id", "1", "--coordinator", "127.0.0.1:1234"],
-     {"KERAS_BACKEND": "jax"}, 2, "only with --distribute data-parallel"),
-    (["--distribute", "data-parallel", "--batch-size", "33"],
-     {"KERAS_BACKEND": "jax", **JAX_TWO_DEVICES}, 2,
-     "--batch-size 33 does not split evenly between 2 devices: use a multiple of 2"),
-])
-def test_bad_distribution_settings_are_one_line(tmp_path, argv, env, code, words):
-    result = subprocess.run(_zoo("--model", "shallownet", "--output", tmp_path, *argv),
-                            env={**_env(env["KERAS_BACKEND"]), **env}, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == code
-    assert result.stderr.startswith("zoo: error: ") and words in result.stderr
+def test_a_batch_that_does_not_split_between_the_devices_is_one_line(tmp_path):
+    result = subprocess.run(_zoo("--model", "shallownet", "--output", tmp_path, "--distribute",
+                                 "data-parallel", "--batch-size", "33"),
+                            env=_env("jax", **JAX_TWO_DEVICES), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("zoo: error: ") and (
+        "--batch-size 33 does not split evenly between 2 devices: use a multiple of 2"
+        in result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not any(tmp_path.iterdir())  # no run directory
 
 
-@needs_jax
-def test_an_unreachable_coordinator_ends_within_the_timeout(tmp_path):
-    port = _free_port()  # nobody listens there
-    started = time.monotonic()
-    result = subprocess.run(
-        _zoo("--model", "shallownet", "--output", tmp_path, "--distribute", "data-parallel",
-             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
-             "--coordinator-timeout", "2"),
-        env=_env("jax"), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
-    assert time.monotonic() - started < 60
-    assert result.stderr.startswith(f"zoo: error: process 1 of 2: the coordinator 127.0.0.1:"
-                                    f"{port} did not answer within 2 s")
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
-
 # ---------------------------------------------------------------------------------------------
 # the pieces, in this process
-
-
-def test_launch_settings_come_from_flags_then_keras_variables_then_slurm():
-    from zoo.errors import ZooError
-    from zoo.training.launch import launch_from
-
-    env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:2345",
-           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": "1"}
-    launch = launch_from(environ=env)
-    assert (launch.coordinator, launch.num_processes, launch.process_id) == (
-        "10.0.0.1:1234", 2, 1)
-    assert launch_from(process_id=0, environ=env).process_id == 0  # a flag wins
-    slurm = launch_from(environ={"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"})
-    assert slurm.detect and slurm.multi_process
-    assert not launch_from(environ={"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}).multi_process
-    assert not launch_from(environ={}).multi_process
-    for bad, words in [
-        (dict(coordinator="nohost", num_processes=2, process_id=0), "must be HOST:PORT"),
-        (dict(coordinator="h:99999", num_processes=2, process_id=0), "must be HOST:PORT"),
-        (dict(coordinator="h:1", num_processes=2), "needs --process-id"),
-        (dict(coordinator="h:1", process_id=0), "need --num-processes"),
-        (dict(num_processes=0), "at least 1"),
-        (dict(num_processes=2, process_id=-1, coordinator="h:1"), "out of range"),
-        (dict(timeout=0), "at least 1 second"),
-    ]:
-        with pytest.raises(ZooError, match=words):
-            launch_from(environ={}, **bad)
 
 
 class _Source:

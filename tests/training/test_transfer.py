@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.training.test_train import Crash, _crash_after
+from tests.training.helpers import Crash, crash_after
 from zoo.config import resolve
 
 SOURCE_FLAGS = ["--model", "minivggnet", "--dataset", "digits", "--epochs", "1", "--limit",
@@ -82,16 +82,27 @@ def test_the_base_is_frozen_in_the_head_phase(source_run, tmp_path):
     assert labels["preprocessing"] == "scale" and len(labels["labels"]) == 10
 
 
-# inside the head phase, at its boundary, and inside the fine-tuning phase
-@pytest.mark.parametrize("crash_at", [1, 2, 3])
-def test_resume_across_the_phase_boundary_is_exact(source_run, tmp_path, crash_at):
+PHASES = {"epochs": 4, "early_stop": 3}  # patience counters must restart with the phase
+
+
+@pytest.fixture(scope="module")
+def straight_phases(source_run, tmp_path_factory):
+    """The uninterrupted transfer run that every crashed-and-resumed one must equal."""
     from zoo.training.trainer import train
 
-    extra = {"epochs": 4, "early_stop": 3}  # patience counters must restart with the phase
-    straight = train(_flags(source_run, tmp_path, "straight", **extra))
+    return train(_flags(source_run, tmp_path_factory.mktemp("straight"), "straight", **PHASES))
+
+
+# inside the head phase, at its boundary, and inside the fine-tuning phase
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
+def test_resume_across_the_phase_boundary_is_exact(source_run, straight_phases, tmp_path,
+                                                   crash_at):
+    from zoo.training.trainer import train
+
+    extra, straight = PHASES, straight_phases
     with pytest.raises(Crash):
         train(_flags(source_run, tmp_path, "crashed", **extra),
-              callbacks=[_crash_after(crash_at)])
+              callbacks=[crash_after(crash_at)])
     crashed = tmp_path / "crashed"
     state = json.loads((crashed / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == crash_at
@@ -181,7 +192,7 @@ def test_patience_restarts_with_the_fine_tuning_phase_after_a_resume(source_run,
     extra = {"epochs": 4, "early_stop": 2, "lr": 1e-30, "optimizer": "sgd", "momentum": 0.0}
     straight = train(_flags(source_run, tmp_path, "straight", **extra))
     with pytest.raises(Crash):
-        train(_flags(source_run, tmp_path, "crashed", **extra), callbacks=[_crash_after(2)])
+        train(_flags(source_run, tmp_path, "crashed", **extra), callbacks=[crash_after(2)])
     crashed = tmp_path / "crashed"
     assert json.loads((crashed / "checkpoint" / "state.json").read_text())[
         "early_stop"]["wait"] == 1

@@ -1,7 +1,13 @@
+"""zoo/training/trainer.py: a new run and a resumed one, then one fit: the files a run
+writes, exact resumes (crashed, SIGKILLed, mixed precision), the resume's own plan, what a
+run writes about its inputs and its failures (skipped files, a full disk)."""
+
 import csv
+import errno
 import json
 import math
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -11,8 +17,10 @@ import yaml
 
 from tests.conftest import needs_graphviz
 from tests.fixtures import write_cifar10, write_folder
+from tests.training.helpers import Crash, checkpoint_weights, crash_after
 from zoo.config import resolve
 from zoo.data.builtin import DEBIAN_FASHION_MNIST
+from zoo.run import RunDir
 
 RUN_FILES = ["config.yaml", "labels.json", "model.keras", "checkpoint/state.json",
              "history.json", "history.csv", "monitor.png", "metrics.json",
@@ -67,38 +75,15 @@ def test_run_has_model_graph(zoo_cli, tmp_path):
     _png_ok(tmp_path / "g" / "model.png")
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_after(epochs):
-    import keras
-
-    class CrashAfter(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == epochs:
-                raise Crash
-
-    return CrashAfter()
-
-
-def _weights(run, epoch, kind="epoch"):
-    """Weights of the checkpoint `checkpoint/{kind}-{epoch:04d}.keras` (epoch or periodic)."""
-    import keras
-
-    model = keras.saving.load_model(run / "checkpoint" / f"{kind}-{epoch:04d}.keras")
-    return model.get_weights()
-
-
 def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
     from zoo.training.trainer import train
 
     flags = {"model": "minivggnet", "dataset": "digits", "epochs": 3, "batch_size": 64,
              "lr": 0.02, "lr_schedule": "time", "lr_decay": 0.01, "augment": True,
-             "limit": 256, "seed": 5, "output": str(tmp_path)}
+             "limit": 128, "seed": 5, "output": str(tmp_path)}
     train(resolve(None, {**flags, "name": "straight"}))
     with pytest.raises(Crash):
-        train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(1)])
+        train(resolve(None, {**flags, "name": "crashed"}), callbacks=[crash_after(1)])
     crashed = tmp_path / "crashed"
     assert json.loads((crashed / "checkpoint" / "state.json").read_text())["epoch"] == 1
 
@@ -106,47 +91,15 @@ def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
     assert result.code == 0, result.err
     history = json.loads((crashed / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    steps = 4  # 256 images / 64
+    steps = 2  # 128 images / 64
     assert [row["lr"] for row in history] == pytest.approx(
         [0.02 / (1 + 0.01 * e * steps) for e in range(3)], rel=1e-5)
     straight = json.loads((tmp_path / "straight" / "history.json").read_text())
     assert [r["loss"] for r in history] == [r["loss"] for r in straight]
-    for a, b in zip(_weights(crashed, 3), _weights(tmp_path / "straight", 3), strict=True):
+    for a, b in zip(checkpoint_weights(crashed, 3),
+                    checkpoint_weights(tmp_path / "straight", 3), strict=True):
         np.testing.assert_array_equal(a, b)
     assert json.loads((crashed / "metrics.json").read_text())["epochs"] == 3
-
-
-@pytest.mark.parametrize("schedule, early_stop, crash_at, expected", [
-    # lr 1e-30 freezes the weights, so val_loss is the same every epoch: it "improves" once,
-    # then never. Patience counters lost at the crash would count again from the resumed epoch.
-    ("none", 2, 2, 3),      # stops at epoch 3; a reset counter would stop at 5
-    ("plateau", 0, 2, 6),   # drops after epochs 4 (and 7); a reset one after epoch 6
-])
-def test_resume_keeps_early_stopping_and_plateau_counters(tmp_path, schedule, early_stop,
-                                                          crash_at, expected):
-    from zoo.training.trainer import train
-
-    flags = {"model": "lenet", "dataset": "digits", "epochs": 6, "lr": 1e-30,
-             "optimizer": "sgd", "momentum": 0.0, "lr_schedule": schedule, "lr_drop_factor": 0.5,
-             "early_stop": early_stop, "monitor": "val_loss", "limit": 200,
-             "output": str(tmp_path)}
-    straight = train(resolve(None, {**flags, "name": "straight"}))
-    with pytest.raises(Crash):
-        train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(crash_at)])
-    crashed = tmp_path / "crashed"
-    state = json.loads((crashed / "checkpoint" / "state.json").read_text())
-    key = "early_stop" if early_stop else "plateau"
-    assert state[key]["wait"] == crash_at - 1 and state[key]["best"] is not None
-    train(resolve(None, {**flags, "name": "crashed"}), resume=crashed)
-
-    runs = [json.loads((run / "history.json").read_text()) for run in (straight, crashed)]
-    assert [len(h) for h in runs] == [expected, expected]
-    assert [r["lr"] for r in runs[0]] == [r["lr"] for r in runs[1]]
-    if early_stop:
-        metrics = json.loads((crashed / "metrics.json").read_text())
-        assert metrics["stopped"] == "early_stop" and metrics["epochs"] == expected
-    else:  # halved after epoch 4, so epochs 5 and 6 start at half the rate
-        assert [r["lr"] / 1e-30 for r in runs[1]] == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
 
 
 @pytest.mark.parametrize("precision, compute", [("mixed_float16", "float16"),
@@ -162,7 +115,7 @@ def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compu
     try:
         straight = train(resolve(None, {**flags, "name": "straight"}))
         with pytest.raises(Crash):
-            train(resolve(None, {**flags, "name": "crashed"}), callbacks=[_crash_after(1)])
+            train(resolve(None, {**flags, "name": "crashed"}), callbacks=[crash_after(1)])
         # a plain float32 run in between must not inherit the mixed policy
         train(resolve(None, {**flags, "precision": "float32", "epochs": 1, "name": "fp32"}))
         assert keras.config.dtype_policy().name == "float32"
@@ -191,49 +144,6 @@ def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compu
     assert again["accuracy"] == metrics["accuracy"] and again["epochs"] == 2
 
 
-def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):
-    import keras
-
-    result = zoo_cli("train", "--model", "lenet", "--dataset", "digits", "--epochs", "2",
-                     "--limit", "200", "--checkpoint-every", "1", "--tensorboard",
-                     "--label-smoothing", "0.1", "--optimizer", "adamw", "--weight-decay",
-                     "0.01", "--lr", "0.001", "--output", tmp_path, "--name", "extras")
-    assert result.code == 0, result.err
-    run = tmp_path / "extras"
-    first, second = (_weights(run, epoch, "periodic") for epoch in (1, 2))
-    for a, b in zip(second, _weights(run, 2), strict=True):  # the epoch-2 snapshot
-        np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
-    events = {p.parent.name for p in (run / "tensorboard").rglob("events.out.tfevents.*")}
-    assert events == {"train", "validation"}
-    model = keras.saving.load_model(run / "checkpoint" / "epoch-0002.keras")
-    assert isinstance(model.optimizer, keras.optimizers.AdamW)
-    assert model.optimizer.weight_decay == pytest.approx(0.01)
-    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
-
-
-@pytest.mark.parametrize("name, cls, extra", [
-    ("sgd", "SGD", {"momentum": 0.9, "nesterov": True}),
-    ("adam", "Adam", {}),
-    ("adamw", "AdamW", {}),
-    ("rmsprop", "RMSprop", {"momentum": 0.9}),
-    ("nadam", "Nadam", {}),
-])
-def test_optimizers_take_their_settings(name, cls, extra):
-    import keras
-
-    from zoo.training.compile import create_optimizer
-
-    config = resolve(None, {"model": "lenet", "optimizer": name, "momentum": 0.9,
-                            "nesterov": True, "weight_decay": 5e-4})
-    optimizer = create_optimizer(config, 0.02)
-    assert type(optimizer) is getattr(keras.optimizers, cls)
-    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.02)
-    assert optimizer.weight_decay == pytest.approx(5e-4)
-    for key, value in extra.items():
-        assert getattr(optimizer, key) == value
-
-
 def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):
     zoo_cli("train", "--model", "lenet", "--epochs", "1", "--output", tmp_path, "--name", "r",
             "--limit", "100")
@@ -241,29 +151,6 @@ def test_resume_refuses_other_settings_and_finished_runs(zoo_cli, tmp_path):
     assert result.code == 2 and "--lr" in result.err
     result = zoo_cli("train", "--resume", tmp_path / "r", "--epochs", "1")
     assert result.code == 2 and "already trained 1" in result.err
-
-
-def test_nan_loss_stops_cleanly_and_keeps_the_best_model(tmp_path):
-    import keras
-
-    from zoo.training.trainer import train
-
-    class Explode(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:  # after the checkpoint of epoch 1: poison the weights
-                kernel = self.model.get_layer("predictions").kernel
-                kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
-
-    config = resolve(None, {"model": "lenet", "dataset": "digits", "epochs": 4,
-                            "output": str(tmp_path), "name": "nan", "limit": 300})
-    run = train(config, callbacks=[Explode()])
-    history = json.loads((run / "history.json").read_text())
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert len(history) == 1 and metrics["stopped"] == "nan_loss"
-    assert np.isfinite(metrics["loss"])
-    best = keras.saving.load_model(run / "model.keras")
-    assert all(np.isfinite(w).all() for w in best.get_weights())
-    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1
 
 
 def test_existing_run_directory_is_never_overwritten(zoo_cli, tmp_path):
@@ -381,15 +268,246 @@ def test_resume_removes_only_temporary_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".notes", "model.keras", "monitor.png"]
 
 
-def test_deterministic_runs_repeat_exactly(zoo_subprocess, tmp_path):
-    # In subprocesses: TensorFlow's op determinism is a process-wide switch.
-    for name in ("first", "second"):
-        result = zoo_subprocess("train", "--model", "minivggnet", "--dataset", "digits",
-                                "--epochs", "1", "--limit", "128", "--augment", "--seed", "7",
-                                "--deterministic", "--output", tmp_path, "--name", name)
-        assert result.code == 0, result.err
+def test_deterministic_runs_repeat_exactly(tmp_path):
+    # In subprocesses (both at once): TensorFlow's op determinism is a process-wide switch.
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "zoo", "train", "--model", "minivggnet",
+                               "--dataset", "digits", "--epochs", "1", "--limit", "128",
+                               "--augment", "--seed", "7", "--deterministic", "--output",
+                               str(tmp_path), "--name", name], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for name in ("first", "second")]
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
     runs = [json.loads((tmp_path / n / "history.json").read_text()) for n in ("first", "second")]
     assert runs[0][0]["loss"] == runs[1][0]["loss"]
-    for a, b in zip(_weights(tmp_path / "first", 1), _weights(tmp_path / "second", 1),
-                    strict=True):
+    for a, b in zip(checkpoint_weights(tmp_path / "first", 1),
+                    checkpoint_weights(tmp_path / "second", 1), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# the resume's plan
+
+
+def test_resume_without_epochs_finishes_the_runs_own_epochs(zoo_cli, tmp_path):
+    """A 12-epoch cosine run killed after epoch 11 resumes, with no flags, to epoch 12 (the
+    flag default of 10 said 'already trained'), on the schedule it was planned with."""
+    from zoo.training.trainer import train
+
+    flags = {"model": "shallownet", "dataset": "digits", "epochs": 12, "limit": 40,
+             "batch_size": 64, "lr": 0.1, "lr_schedule": "cosine", "output": str(tmp_path),
+             "name": "long"}
+    with pytest.raises(Crash):
+        train(resolve(None, flags), callbacks=[crash_after(11)])
+    run = tmp_path / "long"
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 11
+
+    result = zoo_cli("train", "--resume", run)
+    assert result.code == 0, result.err
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(1, 13))
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 12
+    # one step per epoch: the cosine of the 12-epoch plan, not of 10 epochs
+    planned = [0.1 * 0.5 * (1 + math.cos(math.pi * e / 12)) for e in range(12)]
+    assert [row["lr"] for row in history] == pytest.approx(planned, rel=1e-5, abs=1e-9)
+
+    result = zoo_cli("train", "--resume", run, "--epochs", "14")  # --epochs extends
+    assert result.code == 0, result.err
+    assert len(json.loads((run / "history.json").read_text())) == 14
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 14
+
+
+def test_resume_refuses_config_and_changed_settings_on_the_command_line(zoo_cli, tmp_path):
+    zoo_cli("train", "--model", "lenet", "--epochs", "2", "--limit", "100", "--output",
+            tmp_path, "--name", "r")
+    before = (tmp_path / "r" / "config.yaml").read_text()
+    for argv, needle in ((["--batch-size", "32"], "--batch-size cannot change"),
+                         (["--model", "alexnet"], "--model cannot change"),
+                         (["--config", tmp_path / "r" / "config.yaml"], "--config starts a new")):
+        result = zoo_cli("train", "--resume", tmp_path / "r", *argv)
+        assert result.code == 2 and needle in result.err and result.err.count("\n") == 1
+    assert (tmp_path / "r" / "config.yaml").read_text() == before  # nothing rewritten
+
+
+def test_a_run_written_by_zoo_0_1_resumes_with_its_best_value(tmp_path):
+    """state.json of zoo 0.1 held `"best": float` and `"monitor"`; the best value must carry
+    over (here an unbeatable -1.0, so no epoch after the resume may replace model.keras)."""
+    from zoo.training.trainer import train
+
+    flags = {"model": "lenet", "dataset": "digits", "epochs": 3, "limit": 100,
+             "output": str(tmp_path), "name": "old"}
+    with pytest.raises(Crash):
+        train(resolve(None, flags), callbacks=[crash_after(1)])
+    run = tmp_path / "old"
+    state_file = run / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    state.pop("best_model")
+    state_file.write_text(json.dumps({**state, "best": -1.0, "monitor": "val_loss"}))
+    best_before = (run / "model.keras").read_bytes()
+
+    train(resolve(None, flags), resume=run)
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] == 3 and state["best_model"]["best"] == -1.0
+    assert (run / "model.keras").read_bytes() == best_before
+
+
+def test_a_finished_run_is_refused_before_its_data_is_read(zoo_cli, tmp_path):
+    from tests.fixtures import write_folder
+
+    root, _ = write_folder(tmp_path / "animals", broken=False)
+    zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}", "--image-size",
+            "16,16", "--epochs", "1", "--output", tmp_path, "--name", "done")
+    import shutil
+
+    shutil.rmtree(root)  # the data is gone; the answer does not need it
+    result = zoo_cli("train", "--resume", tmp_path / "done")
+    assert result.code == 2 and "already trained 1 of its 1 epochs" in result.err
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs and failures
+
+
+ODD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odd-images"
+needs_odd = pytest.mark.skipif(not ODD.is_dir(), reason="../shared/data/odd-images is missing")
+
+
+@needs_odd
+def test_training_on_real_folders_reads_every_good_image_and_lists_every_bad_one(
+        zoo_subprocess, tmp_path):
+    """The odd-images folder, twice over (as class 'a' and class 'b'), plus a few non-image
+    files: all 28 good images train, and the 12 broken and 7 non-image files are listed with
+    their reasons in the run, not cut to five names on the terminal."""
+    root = tmp_path / "photos"
+    for cls in ("a", "b"):
+        shutil.copytree(ODD, root / cls, ignore=shutil.ignore_patterns("README.md"))
+    for i in range(7):
+        (root / "a" / f"notes{i}.txt").write_text("not an image")
+    good = sorted(p.name for p in ODD.glob("good*"))
+    bad = sorted(p.name for p in ODD.glob("bad_*"))
+    assert (len(good), len(bad)) == (14, 6)
+
+    result = zoo_subprocess("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                            "--image-size", "24,24", "--epochs", "1", "--val-split", "0.25",
+                            "--batch-size", "8", "--output", tmp_path, "--name", "odd")
+    assert result.code == 0, result.err
+    run = RunDir(tmp_path / "odd")
+    skipped = run.read_skipped()
+    assert sorted(Path(p).name for p in skipped) == sorted(
+        bad * 2 + [f"notes{i}.txt" for i in range(7)])
+    assert all(reason for reason in skipped.values())
+    metrics = json.loads(run.metrics_file.read_text())
+    assert metrics["skipped_files"] == 19
+    assert metrics["split"] == "val" and metrics["images"] > 0
+    assert "19" in result.err and str(run.skipped_file) in result.err
+    assert "..." not in result.err
+    assert "[ WARN" not in result.err and "libpng" not in result.err  # no native chatter
+
+
+def test_a_full_disk_names_the_file_keeps_the_run_and_resumes(zoo_cli, tmp_path,
+                                                               monkeypatch):
+    import keras
+
+    original = keras.Model.save
+
+    def save(self, path, *args, **kwargs):
+        if "epoch-0002" in Path(path).name:  # epoch 2's checkpoint: half a file, disk full
+            Path(path).write_bytes(b"PK\x03\x04 half a zip")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save)
+    result = zoo_cli("train", "--model", "lenet", "--epochs", "3", "--limit", "100",
+                     "--output", tmp_path, "--name", "full")
+    run = tmp_path / "full"
+    assert result.code == 1
+    assert result.err.count("\n") == 1, result.err
+    assert f"no space left on device writing {run / 'checkpoint' / 'epoch-0002.keras'};" \
+        in result.err
+    assert "epoch 1 is saved" in result.err and f"zoo train --resume {run}" in result.err
+    assert not list(run.rglob(".*"))  # no partial model file left behind
+    monkeypatch.setattr(keras.Model, "save", original)
+    result = zoo_cli("train", "--resume", run)
+    assert result.code == 0, result.err
+    assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2, 3]
+
+
+def test_skipped_list_and_count_on_a_folder_with_broken_files(zoo_cli, tmp_path):
+    root, bad = write_folder(tmp_path / "animals")
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "24,24", "--epochs", "1", "--output", tmp_path,
+                     "--name", "f")
+    assert result.code == 0, result.err
+    run = RunDir(tmp_path / "f")
+    assert sorted(Path(p).name for p in run.read_skipped()) == sorted(bad)
+    assert json.loads(run.metrics_file.read_text())["skipped_files"] == 3
+    # zoo evaluate keeps the list whole and the count right
+    assert zoo_cli("evaluate", run.path).code == 0
+    assert json.loads(run.metrics_file.read_text())["skipped_files"] == 3
+
+
+def _broken_first_batch(root: Path, broken_each: int, good_each: int) -> Path:
+    """Class folders whose files, in the sequence's order, start with broken ones."""
+    import cv2
+
+    from tests.fixtures import class_images
+
+    x, _ = class_images(good_each, 2, size=(16, 16)) if good_each else (None, None)
+    for c, cls in enumerate(("a", "b")):
+        (root / cls).mkdir(parents=True)
+        for i in range(broken_each):
+            (root / cls / f"0broken{i}.jpg").write_text("<html>404</html>")
+        for i in range(good_each):
+            cv2.imwrite(str(root / cls / f"img{i}.png"), x[c * good_each + i])
+    return root
+
+
+def test_a_batch_of_only_broken_files_takes_the_next_files(zoo_cli, tmp_path):
+    from zoo.data.datasets import load_dataset
+    from zoo.data.pipeline import Transform, make_sequence
+
+    root = _broken_first_batch(tmp_path / "p", broken_each=2, good_each=3)
+    splits = load_dataset(f"folder:{root}", seed=0, val_split=0.0)
+    seq = make_sequence(splits.train, Transform(size=(16, 16), channels=3), 2, 2)
+    batches = [seq[i] for i in range(len(seq))]  # unshuffled: 4 broken files come first
+    assert all(len(x) for x, _ in batches)
+    np.testing.assert_array_equal(batches[0][0], batches[1][0])  # the next batch's files
+
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "16,16", "--epochs", "1", "--batch-size", "2",
+                     "--val-split", "0.4", "--output", tmp_path, "--name", "r")
+    assert result.code == 0, result.err
+
+
+def test_a_folder_of_only_broken_files_is_one_line_and_lists_them(zoo_cli, tmp_path):
+    root = _broken_first_batch(tmp_path / "p", broken_each=3, good_each=0)
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", f"folder:{root}",
+                     "--image-size", "16,16", "--epochs", "1", "--val-split", "0.5",
+                     "--output", tmp_path, "--name", "r")
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "could be read as an image" in result.err
+    assert len(RunDir(tmp_path / "r").read_skipped()) == 3  # the training split's
+
+
+def test_a_full_disk_before_the_first_epoch_says_to_start_again(zoo_cli, tmp_path,
+                                                                monkeypatch):
+    import zoo.run
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(zoo.run, "write_text", full)
+    result = zoo_cli("train", "--model", "lenet", "--epochs", "1", "--limit", "100",
+                     "--output", tmp_path, "--name", "full")
+    assert result.code == 1 and result.err.count("\n") == 1
+    assert f"writing {tmp_path / 'full' / 'config.yaml'}; no epoch" in result.err
+    assert "start the run again" in result.err
