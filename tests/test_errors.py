@@ -131,10 +131,28 @@ def test_main_translates_every_os_error_and_library_error(zoo_cli, monkeypatch):
          "zoo: error: cannot write /d/x.h5: no space left on device (free some space, then "
          "run it again)\n"),
     ]
+    # not a file's error: a library's failure, quoted with its type and the --debug hint
+    for exc, words in [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+         "ConnectionRefusedError: [Errno 111] Connection refused (run with --debug"),
+        (OSError("Unable to synchronously read data (wrong B-tree signature)"),
+         "OSError: Unable to synchronously read data (wrong B-tree signature) (run with "
+         "--debug"),
+    ]:
+        cases.append((exc, EXIT_FAILURE, f"zoo: error: {words} for the traceback)\n"))
     for exc, code, line in cases:
         monkeypatch.setattr(zoo.cli, "build_parser", parser_raising(exc))
         result = zoo_cli()
         assert (result.code, result.err) == (code, line)
+
+
+def test_an_atomic_write_keeps_a_library_error_that_names_no_errno(tmp_path):
+    from zoo.io import atomic_path
+
+    with pytest.raises(OSError) as caught, atomic_path(tmp_path / "x.h5"):
+        raise OSError("Can't read data (file signature not found)")
+    assert str(caught.value) == "Can't read data (file signature not found)"
+    assert not any(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------------------------------------

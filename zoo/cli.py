@@ -55,20 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
-    except OSError as exc:  # the operating system's errors, in zoo's words
-        if debug:
-            raise
-        from zoo.errors import from_os_error
-
-        error = from_os_error(exc)
-        print(f"zoo: error: {error}", file=sys.stderr)
-        return error.exit_code
     except Exception as exc:  # an unexpected failure: one line, the traceback behind --debug
         if debug:
             raise
         from zoo.errors import from_os_error, os_error_in
 
-        os_error = os_error_in(exc)  # a library's error that quotes the operating system's
+        # the operating system's errors (or a library's that quotes one), in zoo's words
+        os_error = os_error_in(exc)
         if os_error is not None:
             error = from_os_error(os_error)
             print(f"zoo: error: {error}", file=sys.stderr)

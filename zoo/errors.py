@@ -148,18 +148,20 @@ def os_error_in(exc: BaseException) -> OSError | None:
     """The operating system's error behind a library's exception, or None.
 
     `exc` itself or one it was raised from, else one its message names: HDF5 writes
-    `errno = 28`, TensorFlow's file errors say `No space left on device`."""
+    `errno = 28`, TensorFlow's file errors say `No space left on device`. Only a file's or a
+    folder's errors (those zoo has words for): a refused connection or an OSError with only
+    a message stays a library's failure, quoted as it is."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno is not None:
+        if isinstance(exc, OSError) and (exc.errno in _PROBLEMS or exc.errno == errno.ENOTDIR):
             return exc
         text = str(exc)
         found = re.search(r"\berrno\s*=\s*(\d+)|\[Errno (\d+)\]", text)
         code = int(found.group(1) or found.group(2)) if found else None
         if code is None:
             code = next((c for c in _QUOTED if os.strerror(c) in text), None)
-        if code is not None:
+        if code in _PROBLEMS or code == errno.ENOTDIR:
             named = re.search(r"\bfilename = '([^']+)'", text)  # HDF5's
             return OSError(code, os.strerror(code), named.group(1) if named else None)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)

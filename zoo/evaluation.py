@@ -166,8 +166,8 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
     model = best_model(run, "try a lower --lr")
     which, chosen = inputs.splits.eval_split(split)
     probs, y = predict_split(model, chosen, inputs.eval_transform)
+    skipped = {**run.read_skipped(), **inputs.skipped_files()}
     try:
-        skipped = {**run.read_skipped(), **inputs.skipped_files()}
         if skipped:
             run.write_skipped(skipped)
             log.warning("skipped %d input files (not images, or unreadable); the list is in %s",

@@ -16,8 +16,6 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from zoo.errors import is_disk_full  # noqa: F401  (where its users import it from)
-
 # Exclusive creation, never through a symbolic link, not inherited by child processes.
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _CREATE |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -103,6 +101,8 @@ def _as_users(exc: OSError, path: Path, tmp: Path | None) -> OSError | None:
     """`exc` naming `path`, the file the user knows, in place of our temporary `tmp` (or what
     is in it), of the folder made for it, or of no file at all (a failed `write` names none);
     None when `exc` is about another file."""
+    if exc.errno is None:  # a library's OSError with only a message (h5py's): keep it whole
+        return None
     named = exc.filename
     if named is None or named == str(path.parent) or _is_temp_of(Path(named), path):
         return type(exc)(exc.errno, exc.strerror, str(path))

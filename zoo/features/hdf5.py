@@ -28,7 +28,7 @@ import numpy as np
 
 from zoo.data.formats import as_text
 from zoo.data.splits import SPLIT_NAMES
-from zoo.errors import ZooError, from_os_error
+from zoo.errors import ZooError, from_os_error, is_disk_full
 
 
 def check_output(output: str | Path) -> Path:
@@ -214,6 +214,8 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
             task = bar.add_task(f"extracting {description['name']}", total=total)
             write_features(output, batches(bar, task), splits.label_names, attrs, total=total)
     except OSError as exc:
+        if getattr(exc, "action", None) != "write" and not is_disk_full(exc):
+            raise  # reading the dataset failed: the error names its own file
         raise from_os_error(exc, "write", output) from None
     skipped = splits.skipped_files()
     listing = skipped_list_path(output)
