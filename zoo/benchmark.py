@@ -161,8 +161,11 @@ def environment(measure_gemm: bool = True) -> dict:
 
 
 def _time_runs(step: Callable[[], object], repeats: int, warmup: int,
-               min_run_seconds: float) -> list[float]:
-    """Seconds per call of `step`, one figure per timed run, after `warmup` calls."""
+               min_run_seconds: float | None) -> list[float]:
+    """Seconds per call of `step`, one figure per timed run, after `warmup` calls; a run lasts
+    at least `min_run_seconds` (None: `MIN_RUN_SECONDS`, read now, so a test can lower it)."""
+    if min_run_seconds is None:
+        min_run_seconds = MIN_RUN_SECONDS
     for _ in range(max(1, warmup)):  # the first call traces and compiles
         step()
     start = time.perf_counter()
@@ -178,7 +181,8 @@ def _time_runs(step: Callable[[], object], repeats: int, warmup: int,
     return runs
 
 
-def _measure(step, batch_size: int, repeats: int, warmup: int, min_run_seconds: float) -> dict:
+def _measure(step, batch_size: int, repeats: int, warmup: int,
+             min_run_seconds: float | None) -> dict:
     seconds = _time_runs(step, repeats, warmup, min_run_seconds)
     return {
         "batch_size": batch_size,
@@ -196,7 +200,7 @@ def benchmark_model(
     warmup: int = 2,
     precision: str = "float32",
     device: str = "cpu",
-    min_run_seconds: float = MIN_RUN_SECONDS,
+    min_run_seconds: float | None = None,
     seed: int = 0,
 ) -> dict:
     """Measure one registered model with random weights.
@@ -214,6 +218,7 @@ def benchmark_model(
             for this model only.
         device: a `keras.device` name (`"cpu"` or `"gpu"`, see `zoo.backend.device_name`).
         min_run_seconds: a timed run repeats the step until it lasts at least this long.
+            Defaults to `MIN_RUN_SECONDS`.
         seed: seed of the random inputs and weights.
 
     Returns:
@@ -289,7 +294,7 @@ def benchmark_exported(
     repeats: int = 5,
     warmup: int = 2,
     device: str = "auto",
-    min_run_seconds: float = MIN_RUN_SECONDS,
+    min_run_seconds: float | None = None,
     seed: int = 0,
 ) -> dict:
     """Measure one registered model exported to `fmt` (`onnx` or `tflite`) and run by its
@@ -423,9 +428,8 @@ def run_benchmarks(
     load_keras()
     keras_device = device_name(device)
     check_formats(formats, precision, device)
-    seconds = MIN_RUN_SECONDS if min_run_seconds is None else min_run_seconds
     common = dict(image_size=image_size, batch_sizes=batch_sizes, repeats=repeats,
-                  min_run_seconds=seconds)
+                  min_run_seconds=min_run_seconds)
     from rich.progress import Progress
 
     records = []

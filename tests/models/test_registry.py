@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 import zoo.models
+from zoo.choices import parse_shape
 from zoo.errors import ZooError
 from zoo.models import build_model, get_spec, list_models
-from zoo.models.registry import check_input_shape, parse_shape
+from zoo.models.registry import check_input_shape
 
 MODELS_DIR = Path(zoo.models.__file__).parent
 NOT_FAMILIES = {"__init__", "registry", "layers", "flops"}  # the registry and its helpers

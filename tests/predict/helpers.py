@@ -9,11 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from zoo.models import build_model, get_spec
-from zoo.models.applications import preprocess_module
+from zoo.models.applications import APPLICATIONS
 
 NAMES = ["cats", "dogs", "pandas"]
 MEAN = (100.0, 110.0, 120.0)
 ODD = Path("/work/shared/data/odd-images")
+
+
+def preprocess_module(name: str):
+    """The `keras.applications` module whose `preprocess_input` fits model `name`: Keras' own
+    preprocessing, the reference zoo's `scale_pixels` is held to."""
+    import importlib
+
+    return importlib.import_module(f"keras.applications.{APPLICATIONS[name][1]}")
 
 
 def photos() -> list[str]:

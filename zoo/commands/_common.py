@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zoo.choices import parse_input_shape
 from zoo.errors import EXIT_USAGE, ZooError
 
 
@@ -55,16 +56,10 @@ def at_least(flag: str, value: int | None, minimum: int = 1) -> None:
         raise ZooError(f"{flag} must be at least {minimum}; got {value}")
 
 
-def _input_shape(text: str) -> tuple[int, ...]:
-    from zoo.choices import parse_input_shape
-
-    return parse_input_shape(text)
-
-
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The flags that name a registered model to build at some input (summary, plot)."""
     p.add_argument("--model", required=True, help="a registered name ('zoo models')")
-    p.add_argument("--input-shape", type=_input_shape, metavar="H,W[,C]",
+    p.add_argument("--input-shape", type=parse_input_shape, metavar="H,W[,C]",
                    help="input shape (default: the model's own)")
     p.add_argument("--classes", type=int, metavar="N",
                    help="number of classes (default: the model's own)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from zoo.choices import DEVICES, PRECISIONS
+from zoo.choices import DEVICES, PRECISIONS, parse_image_size
 from zoo.commands._common import Formatter, console, load_keras
 
 
@@ -19,12 +19,6 @@ def _formats(text: str) -> tuple[str, ...]:
     from zoo.benchmark import parse_formats
 
     return parse_formats(text)
-
-
-def _image_size(text: str) -> tuple[int, int]:
-    from zoo.choices import parse_image_size
-
-    return parse_image_size(text)
 
 
 DESCRIPTION = (
@@ -44,7 +38,7 @@ def add_parser(sub) -> None:
                    "model)")
     p.add_argument("--batch-size", type=_batch_sizes, default="1,32", metavar="N,N",
                    help="inference batch sizes; 1 gives the latency")
-    p.add_argument("--image-size", type=_image_size, metavar="H,W",
+    p.add_argument("--image-size", type=parse_image_size, metavar="H,W",
                    help="input height and width (default: each model's own)")
     p.add_argument("--format", type=_formats, default="keras", metavar="FMT[,FMT]",
                    help="keras, onnx, tflite, or a list: one row per model and format, the "

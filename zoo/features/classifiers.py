@@ -231,15 +231,14 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     return run, metrics
 
 
-def baseline(extractor, dataset: str, classifier: str, *, grid: bool = False,
-             output: str | Path = "output", name: str | None = None, seed: int = 42,
-             val_split: float = 0.1, limit: int | None = None, data_dir: str | None = None,
-             classes: str | None = None, per_class: int | None = None, batch_size: int = 64,
-             console=None) -> tuple:
+def baseline(extractor, dataset: str, classifier: str, *, output: str | Path,
+             name: str | None = None, grid: bool = False, seed: int, console=None,
+             **extract_options) -> tuple:
     """Extract `dataset`'s features with `extractor` into a new run directory (kept there as
     `features.h5`), then `fit_features` on them into the same run: `zoo baseline`.
 
-    The arguments are those of `zoo.features.hdf5.extract` and of `fit_features`. When the
+    `seed` serves both steps; `extract_options` are `zoo.features.hdf5.extract`'s (val_split,
+    limit, data_dir, classes, per_class, batch_size), the others `fit_features`'. When the
     extraction fails before writing anything, the empty run directory is removed.
 
     Returns:
@@ -249,9 +248,7 @@ def baseline(extractor, dataset: str, classifier: str, *, grid: bool = False,
 
     run = new_run(output, name or default_name(extractor.describe(), classifier, dataset))
     try:
-        extract(extractor, dataset, run.features_file, seed=seed, val_split=val_split,
-                limit=limit, data_dir=data_dir, classes=classes, per_class=per_class,
-                batch_size=batch_size)
+        extract(extractor, dataset, run.features_file, seed=seed, **extract_options)
     except BaseException:
         run.discard_if_empty()  # nothing written: leave no half run behind
         raise

@@ -145,7 +145,7 @@ def read_features(path: str | Path) -> FeatureSet:
 def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split: float,
             limit: int | None = None, data_dir: str | None = None,
             classes: str | None = None, per_class: int | None = None,
-            batch_size: int = 64) -> Path:
+            batch_size: int) -> Path:
     """Extract the features of every image of `dataset` (train, val and test) into `output`.
 
     Images are read, transformed and extracted one batch at a time (the next batch loads while
@@ -157,7 +157,7 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
         output: the `.h5` file to write.
         seed, val_split, limit, data_dir, classes, per_class: as for
             `zoo.data.datasets.load_dataset`.
-        batch_size: images per batch. Defaults to `64`.
+        batch_size: images per batch (`zoo extract --batch-size`).
 
     Returns:
         The path written.

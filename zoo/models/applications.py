@@ -158,13 +158,6 @@ for _name, (_attr, _module, _size, _pre, _min, _params, _ref) in APPLICATIONS.it
     _register(_name, _attr, _size, _pre, _min, _params, _ref)
 
 
-def preprocess_module(name: str):
-    """Return the `keras.applications` module whose `preprocess_input` fits model `name`."""
-    import importlib
-
-    return importlib.import_module(f"keras.applications.{APPLICATIONS[name][1]}")
-
-
 def build_with_imagenet_weights(name: str, weights: str | None = None, **kwargs):
     """`build_model(name, **kwargs)` with ImageNet weights: from the local file `weights`, or
     Keras' own (its cache, else a download). Every failure is one line: a missing or

@@ -20,7 +20,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zoo.choices import parse_shape  # noqa: F401 - its old home, where tests import it
 from zoo.errors import ZooError
 
 # Preprocessing modes, as `keras.applications.imagenet_utils.preprocess_input` names them,

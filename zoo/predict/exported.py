@@ -73,6 +73,12 @@ class ExportedModel:
     input_shape: tuple[int, ...]
     classes: int
 
+    def _one_input_and_output(self, inputs, outputs) -> None:
+        """Refuse a graph with more than one input or output: a classifier has one of each."""
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ZooError(f"{self.path}: expected one input and one output, found "
+                           f"{len(inputs)} and {len(outputs)}")
+
     def checked_card(self) -> ModelCard:
         """The stored card, checked against the model itself; a file without one, or whose
         card does not describe it (another model's, edited), is a `ZooError`."""

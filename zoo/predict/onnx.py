@@ -44,9 +44,7 @@ class OnnxModel(ExportedModel):
         self.path, self.runtime = path, f"onnxruntime {ort.__version__}"
         self.device = "gpu" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ZooError(f"{path}: expected one input and one output, found "
-                           f"{len(inputs)} and {len(outputs)}")
+        self._one_input_and_output(inputs, outputs)
         self.input_name = inputs[0].name
         self.input_shape = tuple(inputs[0].shape[1:])
         self.classes = outputs[0].shape[-1]

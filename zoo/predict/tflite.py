@@ -48,9 +48,7 @@ class TFLiteModel(ExportedModel):
         self.path, self.runtime = path, f"ai-edge-litert {version('ai-edge-litert')}"
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ZooError(f"{path}: expected one input and one output, found "
-                           f"{len(inputs)} and {len(outputs)}")
+        self._one_input_and_output(inputs, outputs)
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
         self.input_shape = tuple(int(d) for d in inputs[0]["shape_signature"][1:])
         self.classes = int(outputs[0]["shape_signature"][-1])
