@@ -86,7 +86,7 @@ def check_backend(root: Path) -> dict:
         pass
     facts["crashed_epoch"] = json.loads((root / "crashed/checkpoint/state.json").read_text())[
         "epoch"]
-    with _stdout_to(open(os.devnull, "w")):
+    with open(os.devnull, "w") as null, _stdout_to(null):
         facts["resume_code"] = main(["train", "--resume", str(root / "crashed"), "--epochs", "2"])
     weights = [keras.saving.load_model(root / run / "checkpoint/epoch-0002.keras").get_weights()
                for run in ("straight", "crashed")]
@@ -100,7 +100,7 @@ def check_backend(root: Path) -> dict:
                 kernel = self.model.get_layer("predictions").kernel
                 kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
 
-    nan = train(resolve(None, {"model": "lenet", "dataset": "digits", "epochs": 3,
+    nan = train(resolve(None, {"model": "shallownet", "dataset": "digits", "epochs": 3,
                                "limit": 64, "output": str(root), "name": "nan"}),
                 callbacks=[Explode()])
     best = keras.saving.load_model(nan / "model.keras")

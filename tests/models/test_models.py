@@ -19,13 +19,22 @@ def small_shape(spec):
 
 
 @pytest.fixture(scope="module")
-def scratch(request):
-    """`(spec, shape, model)`: the scratch model `request.param` built once, at its smallest
-    input and for CLASSES classes, and shared by the checks of that model (pytest runs them
-    one model after another, so one model is alive at a time)."""
-    spec = get_spec(request.param)
-    shape = small_shape(spec)
-    return spec, shape, build_model(spec.name, input_shape=shape, num_classes=CLASSES)
+def scratch():
+    """`scratch(name) -> (spec, shape, model)`: the scratch model `name` built once, at its
+    smallest input and for CLASSES classes, and shared by every check of that model in this
+    module (all of them together hold about 40M parameters)."""
+    built = {}
+
+    def get(name):
+        if name not in built:
+            spec = get_spec(name)
+            shape = small_shape(spec)
+            built[name] = spec, shape, build_model(name, input_shape=shape,
+                                                   num_classes=CLASSES)
+        return built[name]
+
+    yield get
+    built.clear()
 
 
 def declared_classes_params(spec, model) -> int:
@@ -36,20 +45,20 @@ def declared_classes_params(spec, model) -> int:
     return model.count_params() + (spec.num_classes - CLASSES) * (inputs + 1)
 
 
-@pytest.mark.parametrize("scratch", SCRATCH, indirect=True)
-def test_scratch_model_declares_its_true_parameter_count(scratch):
-    spec, _, model = scratch
+@pytest.mark.parametrize("name", SCRATCH)
+def test_scratch_model_declares_its_true_parameter_count(scratch, name):
+    spec, _, model = scratch(name)
     if spec.name in FLATTEN_HEADS:  # counted at the declared input size
         assert build_model(spec.name).count_params() == spec.params
     else:  # a global-pooling head: the same count at the smallest input
         assert declared_classes_params(spec, model) == spec.params
 
 
-@pytest.mark.parametrize("scratch", SCRATCH, indirect=True)
-def test_scratch_model_forward_and_keras_round_trip(scratch, tmp_path):
+@pytest.mark.parametrize("name", SCRATCH)
+def test_scratch_model_forward_and_keras_round_trip(scratch, name, tmp_path):
     import keras
 
-    spec, shape, model = scratch
+    spec, shape, model = scratch(name)
     x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
     y = keras.ops.convert_to_numpy(model(x, training=False))
     assert y.shape == (2, CLASSES)
@@ -65,10 +74,9 @@ def test_scratch_model_forward_and_keras_round_trip(scratch, tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
 
 
-@pytest.mark.parametrize("scratch", [n for n in SCRATCH if get_spec(n).min_size > 1],
-                         indirect=True)
-def test_declared_min_size_is_the_true_minimum(scratch):
-    spec, shape, model = scratch  # built at the declared minimum
+@pytest.mark.parametrize("name", [n for n in SCRATCH if get_spec(n).min_size > 1])
+def test_declared_min_size_is_the_true_minimum(scratch, name):
+    spec, shape, model = scratch(name)  # built at the declared minimum
     assert model.input_shape[1:3] == (spec.min_size, spec.min_size)
     too_small = spec.min_size - 1
     with pytest.raises(Exception):  # noqa: B017 - Keras' own shape error, whatever its type
@@ -76,7 +84,7 @@ def test_declared_min_size_is_the_true_minimum(scratch):
 
 
 @pytest.mark.parametrize(
-    "scratch, depth, paper_millions",
+    "name, depth, paper_millions",
     [
         ("resnet20", 20, 0.27),
         ("resnet32", 32, 0.46),
@@ -84,10 +92,9 @@ def test_declared_min_size_is_the_true_minimum(scratch):
         ("resnet56", 56, 0.85),
         ("resnet110", 110, 1.7),
     ],
-    indirect=["scratch"],
 )
-def test_cifar_resnets_match_table_6_of_the_paper(scratch, depth, paper_millions):
-    spec, _, model = scratch
+def test_cifar_resnets_match_table_6_of_the_paper(scratch, name, depth, paper_millions):
+    spec, _, model = scratch(name)
     params = declared_classes_params(spec, model)
     assert abs(params / 1e6 - paper_millions) / paper_millions < 0.03, params
     convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
@@ -95,9 +102,8 @@ def test_cifar_resnets_match_table_6_of_the_paper(scratch, depth, paper_millions
     assert len(convs) + len(dense) == depth  # 6n+2 weighted layers, option A adds none
 
 
-@pytest.mark.parametrize("scratch", ["resnet164"], indirect=True)
 def test_resnet164_matches_identity_mappings_paper(scratch):
-    spec, _, model = scratch
+    spec, _, model = scratch("resnet164")
     assert abs(declared_classes_params(spec, model) / 1.7e6 - 1) < 0.03
 
 
