@@ -1,6 +1,15 @@
-"""What the training tests share: a crash after a given epoch, and a checkpoint's weights."""
+"""What the training tests share: a crash after a given epoch, a checkpoint's weights, and
+the `zoo train` subprocesses of the distribution and launch tests."""
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
 
 
 class Crash(Exception):
@@ -25,3 +34,34 @@ def checkpoint_weights(run, epoch, kind="epoch"):
 
     model = keras.saving.load_model(run / "checkpoint" / f"{kind}-{epoch:04d}.keras")
     return model.get_weights()
+
+
+JAX_TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed (pip install -e '.[jax]')")
+
+
+def backend_env(backend: str, cache: Path | None = None, **extra) -> dict:
+    """The environment of a `zoo` subprocess on `backend`, on the CPU; `cache`: a JAX
+    compilation cache the launches share."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", **extra}
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    if cache is not None:  # the processes of later launches reuse the compiled steps
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    return env
+
+
+def zoo_train(*argv) -> list[str]:
+    """The command line of `zoo train ARGV` in a subprocess."""
+    return [sys.executable, "-m", "zoo", "train", *map(str, argv)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -38,9 +38,7 @@ restored: exactly equal to the uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +47,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.training.helpers import (
+    JAX_TWO_DEVICES,
+    backend_env,
+    free_port,
+    needs_jax,
+    zoo_train,
+)
 from zoo.data.pipeline import Transform, make_sequence
 
 U = 2.0 ** -24  # float32 unit round-off
@@ -56,38 +61,13 @@ REDUCTION = 32 * 16 * 16  # the step's longest reduction: batch x height x width
 PLAN = ["--model", "minivggnet", "--dataset", "digits", "--image-size", "16,16",
         "--limit", "96", "--batch-size", "32", "--epochs", "3", "--lr", "0.001",
         "--checkpoint-every", "1"]
-JAX_TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 ONE_STEP = Path(__file__).with_name("jax_one_step.py")
-
-needs_jax = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("jax") is None,
-    reason="jax is not installed (pip install -e '.[jax]')")
 
 
 def tolerance(update: float, weight: float) -> float:
     """The most two orders of one step's float32 reductions can move an update whose
     largest entry is `update`, of a tensor whose largest |w1| is `weight` (module docstring)."""
     return 2 * REDUCTION * U * update + 2 * U * (update + weight)
-
-
-def _env(backend: str, cache: Path | None = None, **extra) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", **extra}
-    env.pop("XLA_FLAGS", None)
-    env.update(extra)
-    if cache is not None:  # the processes of later launches reuse the compiled steps
-        env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
-                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-    return env
-
-
-def _zoo(*argv) -> list[str]:
-    return [sys.executable, "-m", "zoo", "train", *map(str, argv)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run_all(commands, timeout=300) -> list[subprocess.CompletedProcess]:
@@ -109,13 +89,13 @@ def _run_all(commands, timeout=300) -> list[subprocess.CompletedProcess]:
 
 
 def _processes(tmp_path, name, resume=False):
-    port = _free_port()
+    port = free_port()
     common = ["--distribute", "data-parallel", "--coordinator", f"127.0.0.1:{port}",
               "--num-processes", "2", "--coordinator-timeout", "60"]
     plan = ["--resume", tmp_path / name] if resume else [*PLAN, "--output", tmp_path,
                                                          "--name", name]
-    env = _env("jax", tmp_path / "jax-cache")
-    return [(_zoo(*plan, *common, "--process-id", i), env) for i in (0, 1)]
+    env = backend_env("jax", tmp_path / "jax-cache")
+    return [(zoo_train(*plan, *common, "--process-id", i), env) for i in (0, 1)]
 
 
 def _final_weights(run: Path) -> list[np.ndarray]:
@@ -172,9 +152,10 @@ def jax_runs(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("dist")
     cache = tmp_path / "jax-cache"
     step, devices = _run_all([
-        ([sys.executable, ONE_STEP, tmp_path / "step"], _env("jax", cache, **JAX_TWO_DEVICES)),
-        (_zoo(*PLAN, "--output", tmp_path, "--name", "devices", "--distribute",
-              "data-parallel"), _env("jax", cache, **JAX_TWO_DEVICES)),
+        ([sys.executable, ONE_STEP, tmp_path / "step"],
+         backend_env("jax", cache, **JAX_TWO_DEVICES)),
+        (zoo_train(*PLAN, "--output", tmp_path, "--name", "devices", "--distribute",
+                   "data-parallel"), backend_env("jax", cache, **JAX_TWO_DEVICES)),
     ])
     processes = _run_all(_processes(tmp_path, "processes"))
     killed = _kill_after_one_epoch(tmp_path, "killed")
@@ -266,13 +247,13 @@ def test_a_killed_jax_process_resumes_with_the_other(jax_runs):
 
 
 def test_tensorflow_mirrored_strategy_trains_and_resumes(tmp_path):
-    env = _env("tensorflow", ZOO_CPU_DEVICES="2")
+    env = backend_env("tensorflow", ZOO_CPU_DEVICES="2")
     argv = [*PLAN[:-4], "--epochs", "1", "--output", tmp_path, "--name", "tf",
             "--distribute", "data-parallel"]
-    (first,) = _run_all([(_zoo(*argv), env)])
+    (first,) = _run_all([(zoo_train(*argv), env)])
     assert first.returncode == 0, first.stderr[-2000:]
     assert "data-parallel on 2 devices (cpu:0, cpu:1): global batch 32" in first.stdout
-    (second,) = _run_all([(_zoo("--resume", tmp_path / "tf", "--epochs", "2"), env)])
+    (second,) = _run_all([(zoo_train("--resume", tmp_path / "tf", "--epochs", "2"), env)])
     assert second.returncode == 0, second.stderr[-2000:]
     history = json.loads((tmp_path / "tf" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
@@ -287,10 +268,10 @@ def test_tensorflow_mirrored_strategy_trains_and_resumes(tmp_path):
 
 
 def test_a_batch_that_does_not_split_between_the_devices_is_one_line(tmp_path):
-    result = subprocess.run(_zoo("--model", "shallownet", "--output", tmp_path, "--distribute",
-                                 "data-parallel", "--batch-size", "33"),
-                            env=_env("jax", **JAX_TWO_DEVICES), capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(zoo_train("--model", "shallownet", "--output", tmp_path,
+                                      "--distribute", "data-parallel", "--batch-size", "33"),
+                            env=backend_env("jax", **JAX_TWO_DEVICES), capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("zoo: error: ") and (
         "--batch-size 33 does not split evenly between 2 devices: use a multiple of 2"

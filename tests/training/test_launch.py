@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.training.test_distribution import _env, _free_port, _zoo, needs_jax
+from tests.training.helpers import backend_env, free_port, needs_jax, zoo_train
 
 
 def test_importing_launch_loads_neither_numpy_nor_a_framework():
@@ -72,13 +72,13 @@ def test_bad_launch_settings_are_one_line_before_keras_loads(zoo_cli, monkeypatc
 
 @needs_jax
 def test_an_unreachable_coordinator_ends_within_the_timeout(tmp_path):
-    port = _free_port()  # nobody listens there
+    port = free_port()  # nobody listens there
     started = time.monotonic()
     result = subprocess.run(
-        _zoo("--model", "shallownet", "--output", tmp_path, "--distribute", "data-parallel",
+        zoo_train("--model", "shallownet", "--output", tmp_path, "--distribute", "data-parallel",
              "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
              "--coordinator-timeout", "2"),
-        env=_env("jax"), capture_output=True, text=True, timeout=120)
+        env=backend_env("jax"), capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert time.monotonic() - started < 60
     assert result.stderr.startswith(f"zoo: error: process 1 of 2: the coordinator 127.0.0.1:"
