@@ -63,6 +63,19 @@ needs_graphviz = pytest.mark.skipif(
 )
 
 
+def pytest_collection_finish(session):
+    """Start tests/test_backends.py's subprocesses (one per backend) as soon as the tests are
+    known, so that they run beside the tests before them instead of after."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.endswith("test_backends") and \
+                "backend" in params:
+            item.module.launch(params["backend"])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _freeze_what_imports_made():
     """Move every object made by the imports and the collection (TensorFlow's and Keras' own

@@ -12,11 +12,14 @@ copy), so the comparisons are exact; no number of one backend is compared with a
 A backend that is not installed is skipped with the command that installs it.
 """
 
+import atexit
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -153,18 +156,52 @@ def test_a_backend_that_is_not_installed_is_skipped(name):
     pytest.skip(f"{name} is not installed (pip install -e '.[{name}]')")
 
 
-@pytest.fixture(scope="module", params=INSTALLED)
-def backend(request, tmp_path_factory):
-    """`(facts, root)` of `check_backend` run once in a subprocess on the backend."""
-    name = request.param
-    root = tmp_path_factory.mktemp(name)
+LAUNCHED: dict[str, tuple[subprocess.Popen, Path]] = {}
+TIMEOUT = 540
+
+
+def launch(name: str) -> None:
+    """Start `check_backend` on backend `name` in a subprocess, into a new temporary folder.
+    tests/conftest.py calls this as soon as the session knows its tests, so that the
+    subprocess (the longest setup of the suite) runs beside the tests that come before."""
+    if name in LAUNCHED:
+        return
+    if not LAUNCHED:
+        atexit.register(_stop_all)
+    root = Path(tempfile.mkdtemp(prefix=f"zoo-{name}-"))
     # XLA at optimisation level 0: most of a JAX session here is compiling one-off programs
     # (each weight initializer's is one), which optimising does not repay on two-step runs
     xla = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
     env = {**os.environ, "KERAS_BACKEND": name, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla}
-    result = subprocess.run([sys.executable, "-m", "tests.test_backends", str(root)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    with open(root / "output.txt", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.test_backends", str(root)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    LAUNCHED[name] = proc, root
+
+
+def _stop_all() -> None:
+    """At exit: stop a subprocess whose tests did not run (`-x`, an interrupt), and remove its
+    folder."""
+    for proc, root in LAUNCHED.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=INSTALLED)
+def backend(request):
+    """`(facts, root)` of `check_backend` run once in a subprocess on the backend."""
+    launch(request.param)
+    proc, root = LAUNCHED[request.param]
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    try:
+        code = proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    assert code == 0, (root / "output.txt").read_text()[-4000:]
     return json.loads((root / "facts.json").read_text()), root
 
 
