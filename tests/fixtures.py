@@ -8,6 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Real files of the kinds photo folders hold, good and broken, in the workspace's shared/ beside
+# the checkout (as CI lays it out); tests that need them skip where it is missing.
+ODD_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "odd-images"
+
 
 def class_images(n_per_class: int, classes: int, size=(32, 32), channels=3, seed=0):
     """Images whose class is visible (a bright square at a class-dependent place)."""

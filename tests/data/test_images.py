@@ -1,5 +1,5 @@
 """The one image decoder (`zoo.data.images`) and the file source that trains on it, over the
-odd but real files of /work/shared/data/odd-images and files made here."""
+odd but real files of shared/data/odd-images (beside the checkout) and files made here."""
 
 import re
 import shutil
@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures import ODD_IMAGES
 from zoo.data.images import UnreadableImage, open_image, read_image, to_channels
 from zoo.data.sources import FileSource
 
-ODD = Path("/work/shared/data/odd-images")
+ODD = ODD_IMAGES
 
 
 def odd_table() -> dict[str, str]:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fixtures import ODD_IMAGES
 from zoo.models import build_model, get_spec
 from zoo.models.applications import APPLICATIONS
 
 NAMES = ["cats", "dogs", "pandas"]
 MEAN = (100.0, 110.0, 120.0)
-ODD = Path("/work/shared/data/odd-images")
+ODD = ODD_IMAGES
 
 
 def preprocess_module(name: str):
