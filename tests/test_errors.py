@@ -206,6 +206,11 @@ def test_train_into_a_run_that_is_a_file_or_under_one(zoo_cli, tmp_path):
     result = _train(zoo_cli, tmp_path / "r" / "sub")
     _one_line(result, EXIT_USAGE, f"{tmp_path / 'r'} is a file, not a folder")
     assert (tmp_path / "r").read_text() == "mine\n" and _left(tmp_path) == ["r"]
+    # the name is checked before the data loads: a dataset that is not here (CIFAR-10, whose
+    # download fails offline) is never asked for
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", "cifar10", "--data-dir",
+                     tmp_path / "nothing", "--output", tmp_path, "--name", "r")
+    _one_line(result, EXIT_USAGE, f"cannot write {tmp_path / 'r'}: it is a file")
 
 
 def test_train_on_a_read_only_and_on_a_full_disk(zoo_cli, read_only, full_disk):

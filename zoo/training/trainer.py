@@ -123,14 +123,16 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
 def _open_new(config: Config, dist: Distribution):
     """A new run's inputs, its compiled model (and the phase it is compiled for) and its run
     directory, made by process 0 once the model is built."""
+    # Every process checks the name first: before the data loads (a taken name or a file in
+    # the way is one line at once, not after a download) and before the model is built (whose
+    # variables the processes create together), so none sees process 0's new directory as
+    # taken.
+    run = RunDir.check_new(config.output, _run_name(config, dist))
     source = transfer.Source(config).labels() if config.pretrained else None
     inputs = prepare(config, mean=source.mean if source else None,
                      preprocessing=source.preprocessing if source else None)
     if not len(inputs.splits.train):
         raise ZooError(f"{inputs.splits.name}: the training split is empty")
-    # Every process checks the name before the model is built (whose variables the
-    # processes create together), so none can see process 0's new directory as taken.
-    run = RunDir.check_new(config.output, _run_name(config, dist))
     # the model before the run directory: a bad source or layer leaves no directory
     with dist.scope():
         model, phase = _build(config, inputs, dist)
