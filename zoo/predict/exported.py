@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +33,27 @@ def require(packages, what: str) -> None:
                        f"{INSTALL_EXTRA}")
 
 
-def suffix_matcher(suffix: str):
-    """`matches(path)` of a format whose files end in `suffix` (any case)."""
-    return lambda path: Path(path).suffix.lower() == suffix
+@dataclass(frozen=True)
+class Format:
+    """What zoo knows of an exported format, declared once in its module.
+
+    Attributes:
+        key: its `zoo export --format` name (`onnx`).
+        name: its name for people (`ONNX`).
+        suffix: how its files (or SavedModel folders) are named by `zoo export`.
+        runtime_packages: `(import name, pip name)` of what runs it.
+        recognise: whether a path is one of its files; None: by `suffix` (any case).
+    """
+
+    key: str
+    name: str
+    suffix: str
+    runtime_packages: tuple[tuple[str, str], ...]
+    recognise: Callable[[Path], bool] | None = None
+
+    def matches(self, path: str | Path) -> bool:
+        path = Path(path)
+        return self.recognise(path) if self.recognise else path.suffix.lower() == self.suffix
 
 
 def threads() -> int:

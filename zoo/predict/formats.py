@@ -11,19 +11,20 @@ from zoo.predict import onnx, savedmodel, tflite
 from zoo.predict.exported import ExportedModel
 
 # in `zoo export --format`'s order
-FORMATS = {m.FORMAT: m for m in sorted((savedmodel, onnx, tflite),
-                                       key=lambda m: EXPORT_FORMATS.index(m.FORMAT))}
-FORMAT_NAMES = {fmt: module.NAME for fmt, module in FORMATS.items()}
-SUFFIXES = {fmt: module.SUFFIX for fmt, module in FORMATS.items()}
+FORMATS = {m.FORMAT.key: m for m in sorted((savedmodel, onnx, tflite),
+                                           key=lambda m: EXPORT_FORMATS.index(m.FORMAT.key))}
+FORMAT_NAMES = {fmt: module.FORMAT.name for fmt, module in FORMATS.items()}
+SUFFIXES = {fmt: module.FORMAT.suffix for fmt, module in FORMATS.items()}
 # the import and pip names of what runs each format
-RUNTIME_PACKAGES = {fmt: module.RUNTIME_PACKAGES for fmt, module in FORMATS.items()}
+RUNTIME_PACKAGES = {fmt: module.FORMAT.runtime_packages for fmt, module in FORMATS.items()}
 
 
 def exported_format(path: str | Path) -> str | None:
     """`onnx`, `tflite` or `savedmodel` when `path` names an exported model, else None."""
     path = Path(path).expanduser()
     # the suffixes first: they need no look at the disk
-    return next((m.FORMAT for m in (onnx, tflite, savedmodel) if m.matches(path)), None)
+    return next((m.FORMAT.key for m in (onnx, tflite, savedmodel) if m.FORMAT.matches(path)),
+                None)
 
 
 def open_exported(path: str | Path, device: str = "auto") -> ExportedModel:

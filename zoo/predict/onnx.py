@@ -6,26 +6,16 @@ from pathlib import Path
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.predict.exported import (
-    METADATA_KEY,
-    ExportedModel,
-    read_card,
-    require,
-    suffix_matcher,
-)
+from zoo.predict.exported import METADATA_KEY, ExportedModel, Format, read_card, require
 
-FORMAT = "onnx"
-NAME = "ONNX"
-SUFFIX = ".onnx"
-RUNTIME_PACKAGES = (("onnxruntime", "onnxruntime"),)
-matches = suffix_matcher(SUFFIX)
+FORMAT = Format("onnx", "ONNX", ".onnx", (("onnxruntime", "onnxruntime"),))
 
 
 class OnnxModel(ExportedModel):
-    format = FORMAT
+    format = FORMAT.key
 
     def __init__(self, path: Path, device: str = "auto"):
-        require(RUNTIME_PACKAGES, "running an ONNX file")
+        require(FORMAT.runtime_packages, "running an ONNX file")
         import onnxruntime as ort
 
         available = ort.get_available_providers()

@@ -8,26 +8,26 @@ from pathlib import Path
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.predict.exported import ExportedModel, read_card, require
+from zoo.predict.exported import ExportedModel, Format, read_card, require
 
-FORMAT = "savedmodel"
-NAME = "SavedModel"
-SUFFIX = "_savedmodel"
-RUNTIME_PACKAGES = (("tensorflow", "tensorflow"),)
 CARD_FILE = Path("assets.extra") / "zoo.json"
 
 
-def matches(path: Path) -> bool:
+def is_savedmodel(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
+FORMAT = Format("savedmodel", "SavedModel", "_savedmodel", (("tensorflow", "tensorflow"),),
+                recognise=is_savedmodel)
+
+
 class SavedModel(ExportedModel):
-    format = FORMAT
+    format = FORMAT.key
 
     def __init__(self, path: Path, device: str = "auto"):
         from zoo.backend import quiet_native_logs
 
-        require(RUNTIME_PACKAGES, "running a SavedModel")
+        require(FORMAT.runtime_packages, "running a SavedModel")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with quiet_native_logs():
             import tensorflow as tf

@@ -7,30 +7,19 @@ from pathlib import Path
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.predict.exported import (
-    METADATA_KEY,
-    ExportedModel,
-    read_card,
-    require,
-    suffix_matcher,
-    threads,
-)
+from zoo.predict.exported import METADATA_KEY, ExportedModel, Format, read_card, require, threads
 
-FORMAT = "tflite"
-NAME = "TFLite"
-SUFFIX = ".tflite"
-RUNTIME_PACKAGES = (("ai_edge_litert", "ai-edge-litert"),)
-matches = suffix_matcher(SUFFIX)
+FORMAT = Format("tflite", "TFLite", ".tflite", (("ai_edge_litert", "ai-edge-litert"),))
 
 
 class TFLiteModel(ExportedModel):
-    format = FORMAT
+    format = FORMAT.key
 
     def __init__(self, path: Path, device: str = "auto"):
         if device == "gpu":
             raise ZooError("--device gpu: zoo runs TFLite files with the LiteRT interpreter "
                            "on the CPU; use --device cpu or auto")
-        require(RUNTIME_PACKAGES, "running a TFLite file")
+        require(FORMAT.runtime_packages, "running a TFLite file")
         from importlib.metadata import version
 
         from ai_edge_litert.interpreter import Interpreter
