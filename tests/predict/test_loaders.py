@@ -14,6 +14,7 @@ from tests.fixtures import write_folder
 from tests.predict.helpers import (
     MEAN,
     NAMES,
+    assert_same_ranking,
     calibrated,
     photos,
     probabilities,
@@ -38,10 +39,13 @@ def test_cli_matches_the_reference_pipeline(name, zoo_cli):
     assert result.code == 0, result.err
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert [line["image"] for line in lines] == photos()
-    for line, ref, probs in zip(lines, top_ref, expected, strict=True):
-        assert [p["index"] for p in line["predictions"]] == ref.tolist()
+    for line, probs in zip(lines, expected, strict=True):
+        # graph (the reference) and eager (zoo predict's first images) kernels: one forward
+        # pass apart by rounding, so ranks may swap only inside a near-tie
+        ranked = [p["index"] for p in line["predictions"]]
+        assert_same_ranking(probs, ranked, 1e-4)
         np.testing.assert_allclose([p["probability"] for p in line["predictions"]],
-                                   probs[ref], rtol=1e-4, atol=1e-6)
+                                   probs[ranked], rtol=1e-4, atol=1e-6)
         first = line["predictions"][0]
         assert (first["wnid"], first["label"]) == imagenet_classes()[first["index"]]
         assert first["rank"] == 1 and line["model"] == name

@@ -36,7 +36,15 @@ def checkpoint_weights(run, epoch, kind="epoch"):
     return model.get_weights()
 
 
-JAX_TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+# Two CPU devices in one process. Their all-reduce is a rendezvous of the two device programs,
+# which XLA:CPU aborts when one waits 40 s for the other (xla_cpu_collective_call_terminate_
+# timeout_seconds' default): on 2 shared cores a starved device thread can wait that long (seen
+# once in the tests beside other work, 7 of 8 times at larger sizes, BENCHMARKS.md). The limit
+# is raised below the tests' own process timeouts, so a starved step finishes and a true
+# deadlock still fails the test in bounded time.
+JAX_TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 "
+                                "--xla_cpu_collective_call_terminate_timeout_seconds=200 "
+                                "--xla_cpu_collective_call_warn_stuck_timeout_seconds=100"}
 
 
 needs_jax = pytest.mark.skipif(
