@@ -42,9 +42,13 @@ demo: install
 	echo "  confusion matrix: $$run/confusion_matrix.png"; \
 	echo "  metrics:          $$run/metrics.json"
 
+# Two pytest-xdist workers, one test module each at a time (module fixtures are made once):
+# on two cores the suite's subprocesses, file writes and start-ups overlap the other's steps.
+TEST_WORKERS ?= 2
+
 test: install
 	$(BIN)/ruff check zoo tests scripts
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check zoo tests scripts

@@ -66,8 +66,8 @@ needs_graphviz = pytest.mark.skipif(
 def pytest_collection_finish(session):
     """Start tests/test_backends.py's subprocesses (one per backend) as soon as the tests are
     known, so that they run beside the tests before them instead of after."""
-    if session.config.option.collectonly:
-        return
+    if session.config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # under pytest-xdist each worker collects every test: the fixture starts it
     for item in session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         module = getattr(item, "module", None)
