@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from zoo.choices import parse_image_size
 from zoo.commands._common import Formatter, at_least, console
 
 
@@ -16,7 +17,7 @@ def add_parser(sub) -> None:
                        "in FILE.skipped.txt. Prints the file's path as its last line.")
     p.add_argument("--dataset", required=True, metavar="folder:PATH",
                    help="the class folder (one sub-folder per class, or train/, val/, test/)")
-    p.add_argument("--image-size", metavar="H,W",
+    p.add_argument("--image-size", type=parse_image_size, metavar="H,W",
                    help="resize every image to this size (default: the first image's size)")
     p.add_argument("--grayscale", action="store_true", help="store one channel, not RGB")
     p.add_argument("--output", "-o", required=True, metavar="FILE.h5", help="the HDF5 file")
@@ -26,12 +27,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.choices import parse_image_size
     from zoo.data.hdf5build import build_hdf5
 
-    size = None if args.image_size is None else parse_image_size(args.image_size)
     at_least("--workers", args.workers)
-    result = build_hdf5(args.dataset, args.output, image_size=size,
+    result = build_hdf5(args.dataset, args.output, image_size=args.image_size,
                         channels=1 if args.grayscale else 3, workers=args.workers,
                         console=console(stderr=True))
     counts = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
