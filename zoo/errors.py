@@ -154,18 +154,23 @@ def os_error_in(exc: BaseException) -> OSError | None:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and (exc.errno in _PROBLEMS or exc.errno == errno.ENOTDIR):
+        if isinstance(exc, OSError) and _has_words(exc.errno):
             return exc
         text = str(exc)
         found = re.search(r"\berrno\s*=\s*(\d+)|\[Errno (\d+)\]", text)
         code = int(found.group(1) or found.group(2)) if found else None
         if code is None:
             code = next((c for c in _QUOTED if os.strerror(c) in text), None)
-        if code in _PROBLEMS or code == errno.ENOTDIR:
+        if _has_words(code):
             named = re.search(r"\bfilename = '([^']+)'", text)  # HDF5's
             return OSError(code, os.strerror(code), named.group(1) if named else None)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return None
+
+
+def _has_words(code: int | None) -> bool:
+    """Whether errno `code` is one `os_problem` words (a file's or a folder's error)."""
+    return code in _PROBLEMS or code == errno.ENOTDIR
 
 
 def _file_in_the_way(exc: OSError) -> bool:
