@@ -32,7 +32,7 @@ def alexnet(input_shape, num_classes, l2=0.0002):
     import keras
     from keras import layers
 
-    from zoo.models.layers import classifier
+    from zoo.models.layers import BatchNormalization, classifier
 
     reg = keras.regularizers.L2(l2) if l2 else None
 
@@ -41,7 +41,7 @@ def alexnet(input_shape, num_classes, l2=0.0002):
             filters, kernel, strides=strides, padding=padding, kernel_regularizer=reg, name=name
         )(x)
         x = layers.Activation("relu", name=f"{name}_relu")(x)
-        return layers.BatchNormalization(name=f"{name}_bn")(x)
+        return BatchNormalization(name=f"{name}_bn")(x)
 
     def pool(x, name):
         x = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
@@ -60,7 +60,7 @@ def alexnet(input_shape, num_classes, l2=0.0002):
     for i in (6, 7):
         x = layers.Dense(4096, kernel_regularizer=reg, name=f"fc{i}")(x)
         x = layers.Activation("relu", name=f"fc{i}_relu")(x)
-        x = layers.BatchNormalization(name=f"fc{i}_bn")(x)
+        x = BatchNormalization(name=f"fc{i}_bn")(x)
         x = layers.Dropout(0.5, name=f"fc{i}_dropout")(x)
     outputs = classifier(num_classes, kernel_regularizer=reg)(x)
     return keras.Model(inputs, outputs, name="alexnet")

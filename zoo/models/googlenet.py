@@ -7,10 +7,12 @@ def conv_module(x, filters, kernel_size, strides=1, padding="same", name=None):
     """Convolution -> batch normalisation -> ReLU, the unit of MiniGoogLeNet."""
     from keras import layers
 
+    from zoo.models.layers import BatchNormalization
+
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, name=f"{name}_conv")(
         x
     )
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = BatchNormalization(name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 

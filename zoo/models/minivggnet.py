@@ -30,10 +30,10 @@ def minivggnet(input_shape, num_classes, batch_norm=True):
     import keras
     from keras import layers
 
-    from zoo.models.layers import classifier
+    from zoo.models.layers import BatchNormalization, classifier
 
     def norm(x, name):
-        return layers.BatchNormalization(name=name)(x) if batch_norm else x
+        return BatchNormalization(name=name)(x) if batch_norm else x
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs

@@ -32,7 +32,7 @@ def basic_block(x, filters, stride=1, shortcut="A", regularizer=None, name=None)
     """
     from keras import layers
 
-    from zoo.models.layers import ShortcutPad
+    from zoo.models.layers import BatchNormalization, ShortcutPad
 
     def conv(t, strides, suffix):
         return layers.Conv2D(
@@ -47,10 +47,10 @@ def basic_block(x, filters, stride=1, shortcut="A", regularizer=None, name=None)
         )(t)
 
     residual = conv(x, stride, "1")
-    residual = layers.BatchNormalization(name=f"{name}_1_bn")(residual)
+    residual = BatchNormalization(name=f"{name}_1_bn")(residual)
     residual = layers.Activation("relu", name=f"{name}_1_relu")(residual)
     residual = conv(residual, 1, "2")
-    residual = layers.BatchNormalization(name=f"{name}_2_bn")(residual)
+    residual = BatchNormalization(name=f"{name}_2_bn")(residual)
 
     identity = x
     if stride != 1 or x.shape[-1] != filters:
@@ -65,7 +65,7 @@ def basic_block(x, filters, stride=1, shortcut="A", regularizer=None, name=None)
                 kernel_regularizer=regularizer,
                 name=f"{name}_shortcut_conv",
             )(x)
-            identity = layers.BatchNormalization(name=f"{name}_shortcut_bn")(identity)
+            identity = BatchNormalization(name=f"{name}_shortcut_bn")(identity)
     x = layers.Add(name=f"{name}_add")([identity, residual])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -74,7 +74,7 @@ def _cifar_resnet(model_name, depth, input_shape, num_classes, shortcut="A", l2=
     import keras
     from keras import layers
 
-    from zoo.models.layers import classifier
+    from zoo.models.layers import BatchNormalization, classifier
 
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2. Received: depth={depth}")
@@ -93,7 +93,7 @@ def _cifar_resnet(model_name, depth, input_shape, num_classes, shortcut="A", l2=
         kernel_regularizer=reg,
         name="conv1_conv",
     )(inputs)
-    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = BatchNormalization(name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     for stage, filters in enumerate((16, 32, 64), start=1):
         for block in range(1, n + 1):
@@ -167,6 +167,8 @@ def preact_bottleneck(x, filters, stride=1, project=False, regularizer=None, nam
     """
     from keras import layers
 
+    from zoo.models.layers import BatchNormalization
+
     def conv(t, f, kernel, strides, suffix):
         return layers.Conv2D(
             f,
@@ -179,13 +181,13 @@ def preact_bottleneck(x, filters, stride=1, project=False, regularizer=None, nam
             name=f"{name}_{suffix}_conv",
         )(t)
 
-    preact = layers.BatchNormalization(name=f"{name}_preact_bn")(x)
+    preact = BatchNormalization(name=f"{name}_preact_bn")(x)
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
     y = conv(preact, filters // 4, 1, 1, "1")
-    y = layers.BatchNormalization(name=f"{name}_1_bn")(y)
+    y = BatchNormalization(name=f"{name}_1_bn")(y)
     y = layers.Activation("relu", name=f"{name}_1_relu")(y)
     y = conv(y, filters // 4, 3, stride, "2")
-    y = layers.BatchNormalization(name=f"{name}_2_bn")(y)
+    y = BatchNormalization(name=f"{name}_2_bn")(y)
     y = layers.Activation("relu", name=f"{name}_2_relu")(y)
     y = conv(y, filters, 1, 1, "3")
     shortcut = conv(preact, filters, 1, stride, "shortcut") if project else x
@@ -196,7 +198,7 @@ def _preact_resnet(model_name, input_shape, num_classes, stages, filters, l2):
     import keras
     from keras import layers
 
-    from zoo.models.layers import classifier
+    from zoo.models.layers import BatchNormalization, classifier
 
     stages, filters = tuple(stages), tuple(filters)
     if len(filters) != len(stages) + 1:
@@ -222,7 +224,7 @@ def _preact_resnet(model_name, input_shape, num_classes, stages, filters, l2):
             x = preact_bottleneck(
                 x, f, stride, project=first, regularizer=reg, name=f"stage{s}_block{b}"
             )
-    x = layers.BatchNormalization(name="post_bn")(x)
+    x = BatchNormalization(name="post_bn")(x)
     x = layers.Activation("relu", name="post_relu")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = classifier(num_classes, kernel_regularizer=reg)(x)
