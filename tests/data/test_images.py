@@ -217,3 +217,49 @@ def test_silencing_from_many_threads_gives_stderr_back(tmp_path, capfd):
     captured = capfd.readouterr()
     assert captured.err == "still here\n"
     assert len(errors) == 40 and errors[0].startswith("corrupt image data")
+
+
+def _photo(path, size=(1024, 768)):
+    """A JPEG at quality 90 of smooth gradients and noise, compressing like a photo."""
+    from PIL import Image
+
+    width, height = size
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:height, 0:width]
+    picture = np.stack([xx / 4 % 256, yy / 3 % 256, (xx + yy) / 7 % 256], -1)
+    picture = np.clip(picture + rng.normal(0, 12, picture.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(picture).save(path, quality=90)
+    return path
+
+
+@pytest.mark.parametrize(("size", "decoded"), [((64, 64), (96, 128)), ((100, 60), (192, 256)),
+                                               ((224, 224), (384, 512)), ((400, 400), (768, 1024))])
+def test_a_large_jpeg_decodes_scaled_towards_the_size_it_is_wanted_at(tmp_path, size, decoded):
+    """libjpeg's 1/2, 1/4, 1/8 scaling, never below the larger side asked for: 1024x768 at
+    64x64 decodes at 128x96 (1/8), at 224x224 at 512x384 (1/2); 400 leaves it whole."""
+    path = _photo(tmp_path / "photo.jpg")
+    assert read_image(path, 3, size).shape == (*decoded, 3)
+    assert read_image(path, 1, size).shape == (*decoded, 1)
+    assert read_image(path).shape == (768, 1024, 3)
+
+
+def test_a_scaled_decode_resizes_to_nearly_the_full_decode(tmp_path):
+    """The DCT-domain scaling is an area average, as the resize after it: the model sees
+    nearly the same pixels (mean difference under 1 level of 255 on this photo)."""
+    from zoo.data.preprocessing import resize_and_crop
+
+    path = _photo(tmp_path / "photo.jpg")
+    for size in ((64, 64), (224, 224)):
+        full = resize_and_crop(read_image(path), size).astype(int)
+        scaled = resize_and_crop(read_image(path, 3, size), size).astype(int)
+        assert full.shape == scaled.shape == (*size, 3)
+        assert np.abs(full - scaled).mean() < 1.0
+        assert 0 < np.abs(full - scaled).max() < 16  # not the same decode
+
+
+def test_only_jpeg_is_scaled(tmp_path):
+    from PIL import Image
+
+    picture = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "big.png")
+    assert read_image(tmp_path / "big.png", 3, (64, 64)).shape == (768, 1024, 3)

@@ -51,7 +51,7 @@ def _decode(path: str, size: tuple[int, int], channels: int):
     from zoo.data.preprocessing import resize_and_crop
 
     try:
-        return resize_and_crop(read_image(path, channels), size), None
+        return resize_and_crop(read_image(path, channels, size), size), None
     except UnreadableImage as exc:
         return None, str(exc)
 

@@ -90,7 +90,7 @@ class FileSource:
         for i, index in enumerate(indices):
             path = self.paths[index]
             try:
-                image = read_image(path, self.channels)
+                image = read_image(path, self.channels, self.size)
             except UnreadableImage as exc:
                 self.bad_files[path] = str(exc)
                 continue

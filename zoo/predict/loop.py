@@ -75,7 +75,8 @@ def load_image(path: str, shape: tuple[int, int, int], crop: bool = False) -> np
     from zoo.data.images import open_image, to_channels
 
     height, width, channels = shape
-    image = to_channels(open_image(path), 1 if channels == 1 else 3)
+    image = to_channels(open_image(path, (height, width) if crop else None),
+                        1 if channels == 1 else 3)
     if crop:
         from zoo.data.preprocessing import resize_and_crop
 
