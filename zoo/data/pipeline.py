@@ -57,6 +57,14 @@ def load_batch(split, chunk: np.ndarray, transform: Transform, rng=None, offset:
 
 
 def default_workers() -> int:
+    """Loader threads per PyDataset: `ZOO_LOADER_WORKERS`, else one per core up to 4. Decoding
+    (Pillow, OpenCV) releases the GIL, so on a machine of few cores the threads share them
+    with the training step's; `scripts/bench_folder.py` measures the split."""
+    value = os.environ.get("ZOO_LOADER_WORKERS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ZooError(f"ZOO_LOADER_WORKERS={value!r}: expected a whole number >= 1")
+        return int(value)
     return max(1, min(4, (os.cpu_count() or 2)))
 
 
