@@ -83,6 +83,20 @@ def sgemm_gflops(n: int = 4096, repeats: int = 5) -> tuple[float, list[float]]:
     return statistics.median(rates), rates
 
 
+def cpu_model() -> str:
+    """lscpu's model name and the widest vector instructions the CPU has."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name} ({isa})"
+
+
 def load() -> str:
     return "load average {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
 
@@ -567,6 +581,9 @@ def main():
         others = max(0.0, busy_seconds() - busy - (time.process_time() - own)) / (
             time.perf_counter() - start)
         flops = facts["flops"]
+        print(f"CPU: {cpu_model()}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '')}"
+              f" OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')} "
+              f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '')} (empty: native)")
         print(f"{os.cpu_count()} CPUs; numpy float32 matmul 4096^2: {peak:.0f} GFLOP/s median "
               f"({', '.join(f'{p:.0f}' for p in peaks)}), other processes used {others:.2f} "
               f"cores meanwhile{' (so it is low)' if others > 0.25 else ''}; {load()}")
@@ -602,9 +619,12 @@ def main():
               f"{span(gf, 0)} | {span([100 * g / peak for g in gf])} | "
               f"{span([r['other_cores'] for r in rows], 2)} |")
     base = statistics.median(r["images_per_second"] for r in runs[runners[0]])
+    base_s = statistics.median(r["process_seconds"] for r in runs[runners[0]])
     for runner in runners[1:]:
         other = statistics.median(r["images_per_second"] for r in runs[runner])
-        print(f"ratio {runners[0]}/{runner} images/s: {base / other:.3f}")
+        other_s = statistics.median(r["process_seconds"] for r in runs[runner])
+        print(f"ratio {runners[0]}/{runner}: images/s {base / other:.3f}, whole process "
+              f"{other_s / base_s:.3f} ({runner}'s seconds / {runners[0]}'s)")
     print(load())
     if args.json:
         Path(args.json).write_text(json.dumps({"sgemm_gflops": peaks, "facts": facts,
