@@ -10,7 +10,8 @@ repeats, with their min-max.
   monitor.png every epoch and evaluates the test split at the end.
 - plain: a seed-script-style Keras program: float32 arrays, `model.compile(...)` with Keras'
   defaults, `model.fit(x, y, validation_data=..., batch_size=64, epochs=N)`, then
-  `model.predict` on the test split. Same builder (`zoo.models.build_model`).
+  `model.predict` on the test split. Same builder (`zoo.models.build_model`), with
+  Keras' own batch-normalisation arithmetic (zoo's fused TensorFlow kernel turned off).
 - torch: the same network written in PyTorch eager (channels-first, NCHW; conv-ReLU-BN order,
   BN eps 1e-3 and momentum 0.01 = Keras' 0.99, Glorot-uniform weights and zero biases as in
   Keras, dropout 0.25/0.25/0.5, a linear layer with the softmax folded into
@@ -201,6 +202,11 @@ def worker_plain(args) -> dict:
     import keras
 
     from zoo.models import build_model
+    from zoo.models.layers import BatchNormalization
+
+    # the script a user writes has Keras' own batch normalisation: zoo's builder with its
+    # fused TensorFlow kernel turned off (Keras' arithmetic, op by op)
+    BatchNormalization._fusable = lambda self, inputs: False
 
     a = read_arrays(args.arrays)
     classes = int(a["y_train"].max()) + 1
