@@ -198,6 +198,24 @@ def read_arrays(folder: str):
 # workers: one process each
 
 
+def epoch_clock():
+    """A Keras callback whose `seconds` lists each epoch's wall seconds (with its validation)."""
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return Clock()
+
+
 def worker_plain(args) -> dict:
     import keras
 
@@ -216,18 +234,7 @@ def worker_plain(args) -> dict:
     model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM, nesterov=True),
                   loss="categorical_crossentropy", metrics=["accuracy"])
 
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    clock = Clock()
+    clock = epoch_clock()
     history = model.fit(a["x_train"], y, validation_data=(a["x_val"], yv),
                         batch_size=args.batch_size, epochs=args.epochs, verbose=0,
                         callbacks=[clock])

@@ -75,6 +75,9 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fit import cpu_model, epoch_clock, load, span, spawn, wait_for_idle  # noqa: E402
 
 LR, MOMENTUM, SEED, VAL_SPLIT = 0.01, 0.9, 1, 0.1
 MARK = "BENCH_JSON "
@@ -83,48 +86,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 # ---------------------------------------------------------------------------------------------
-# the machine
-
-
-def load() -> str:
-    return "load average {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
-
-
-def cpu_model() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return "unknown (no lscpu)"
-    for line in text.splitlines():
-        if line.startswith("Model name:"):
-            return line.partition(":")[2].strip()
-    return "unknown"
-
-
-def busy_seconds() -> float:
-    """CPU-seconds the whole machine has spent busy since boot (/proc/stat), 0 elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for_idle(limit: float, threshold: float = 0.25) -> float:
-    """Wait (at most `limit` seconds) until other processes use under `threshold` cores over
-    a second; return the cores they used in the last second."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = busy_seconds()
-        time.sleep(1)
-        others = busy_seconds() - before
-        if others < threshold or time.monotonic() > deadline:
-            return others
-
-
-# ---------------------------------------------------------------------------------------------
-# data
+# data (the machine's helpers, spawn and span are bench_fit's)
 
 
 CLASSES = ("ellipse", "triangle")
@@ -214,18 +176,7 @@ def worker_plain(args) -> dict:
     model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM, nesterov=True),
                   loss="categorical_crossentropy", metrics=["accuracy"])
 
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    clock = Clock()
+    clock = epoch_clock()
     history = model.fit(train, validation_data=val, epochs=args.epochs, verbose=0,
                         callbacks=[clock])
     return {"epoch_seconds": clock.seconds, "val_accuracy": history.history["val_accuracy"][-1],
@@ -287,25 +238,6 @@ def zoo_command(args, dataset: str, size: int, flags, out: Path, name: str) -> l
         "--nesterov", "--seed", str(SEED), "--output", str(out), "--name", name] + flags
 
 
-def spawn(command, env):
-    """Run `command`; its wall seconds, peak RSS (MiB), the cores it used on average, the
-    cores every other process used meanwhile (/proc/stat's busy time less its own) and the
-    completed process."""
-    start, busy = time.perf_counter(), busy_seconds()
-    with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        own = usage.ru_utime + usage.ru_stime
-        others = max(0.0, busy_seconds() - busy - own) / seconds
-        out.seek(0)
-        text = out.read()
-    code = os.waitstatus_to_exitcode(status)
-    return (seconds, usage.ru_maxrss / 1024, own / seconds, others,
-            subprocess.CompletedProcess(command, code, text, ""))
-
-
 def build_hdf5(args, photos: Path, size: int, work: Path) -> tuple[Path, dict]:
     """`zoo build-hdf5` of the folder at `size`: the file and the build's figures."""
     path = work / f"photos-{size}.h5"
@@ -353,11 +285,6 @@ def run_one(args, runner: str, size: int, repeat: int, work: Path, photos: Path,
         shutil.rmtree(out / name)
     return {**result, "process_seconds": seconds, "peak_rss_mib": rss, "cores": cores,
             "other_cores": others, "other_cores_before": idle}
-
-
-def span(values, digits=1) -> str:
-    return (f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-"
-            f"{max(values):.{digits}f})")
 
 
 def held_out(count: int, fraction: float = VAL_SPLIT) -> tuple[int, int]:
