@@ -198,6 +198,15 @@ def read_arrays(folder: str):
 # workers: one process each
 
 
+def use_keras_batch_norm() -> None:
+    """Make zoo's builders train with Keras' own batch-normalisation arithmetic, op by op, as
+    the script a user writes does: zoo's fused TensorFlow kernel is turned off in this
+    process (`zoo.models.layers.BatchNormalization`)."""
+    from zoo.models.layers import BatchNormalization
+
+    BatchNormalization._fusable = lambda self, inputs: False
+
+
 def epoch_clock():
     """A Keras callback whose `seconds` lists each epoch's wall seconds (with its validation)."""
     import keras
@@ -220,12 +229,8 @@ def worker_plain(args) -> dict:
     import keras
 
     from zoo.models import build_model
-    from zoo.models.layers import BatchNormalization
 
-    # the script a user writes has Keras' own batch normalisation: zoo's builder with its
-    # fused TensorFlow kernel turned off (Keras' arithmetic, op by op)
-    BatchNormalization._fusable = lambda self, inputs: False
-
+    use_keras_batch_norm()
     a = read_arrays(args.arrays)
     classes = int(a["y_train"].max()) + 1
     y, yv = (keras.utils.to_categorical(a[k], classes) for k in ("y_train", "y_val"))
@@ -431,20 +436,33 @@ def parse_runner(name: str) -> tuple[str, list[str], dict]:
     kind, _, spec = name.partition(":")
     if kind not in ("zoo", "plain", "torch") or (spec and kind != "zoo"):
         raise SystemExit(f"bench_fit: unknown runner {name!r}")
+    return (kind, *runner_settings(spec))
+
+
+def runner_settings(spec: str) -> tuple[list[str], dict]:
+    """`spe=4,workers=2,TF_NUM_INTEROP_THREADS=1` -> extra `zoo train` flags and environment:
+    `spe` is `--steps-per-execution`, `workers` the loader threads (ZOO_LOADER_WORKERS), any
+    other key an environment variable of that process."""
     flags, env = [], {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
         if key == "spe":
             flags += ["--steps-per-execution", value]
+        elif key == "workers":
+            env["ZOO_LOADER_WORKERS"] = value
         else:
             env[key] = value
-    return kind, flags, env
+    return flags, env
+
+
+def zoo_executable() -> list[str]:
+    """The `zoo` command beside this Python, or `python -m zoo`."""
+    exe = Path(sys.executable).with_name("zoo")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "zoo"]
 
 
 def zoo_command(args, flags, out: Path, name: str) -> list[str]:
-    exe = Path(sys.executable).with_name("zoo")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "zoo"]
-    command += ["train", "--model", "minivggnet", "--dataset", args.dataset,
+    command = zoo_executable() + ["train", "--model", "minivggnet", "--dataset", args.dataset,
                 "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                 "--lr", str(LR), "--momentum", str(MOMENTUM), "--nesterov",
                 "--seed", str(SEED), "--output", str(out), "--name", name]
@@ -530,7 +548,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runners", nargs="+", default=["zoo", "plain", "torch"],
-                        help="zoo, plain, torch, or zoo:KEY=VALUE,... (spe=N or ENV=VALUE)")
+                        help="zoo, plain, torch, or zoo:KEY=VALUE,... (spe=N, workers=N or "
+                        "ENV=VALUE)")
     parser.add_argument("--torch-path", help="a directory holding torch, prepended to "
                         "PYTHONPATH of the torch process only")
     parser.add_argument("--decompose", action="store_true",

@@ -51,21 +51,18 @@ second in which other processes use under a quarter of a core, and it prints the
 processes used during each run, so disturbed runs can be told apart.
 
 Levers: `--runners` takes extra zoo (or hdf5) variants as `zoo:KEY=VALUE,...`: KEY `spe` for
-`--steps-per-execution`, `workers` for the loader threads (zoo train's loader-workers flag
-where it has one, else the environment variable ZOO_LOADER_WORKERS), anything else an
-environment variable of that process, e.g. `zoo:workers=1 zoo:workers=2`, `zoo:spe=1`,
+`--steps-per-execution`, `workers` for the loader threads (ZOO_LOADER_WORKERS), anything else
+an environment variable of that process, e.g. `zoo:workers=1 zoo:workers=2`, `zoo:spe=1`,
 `hdf5:TF_NUM_INTEROP_THREADS=1`.
 """
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -77,11 +74,20 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fit import cpu_model, epoch_clock, load, span, spawn, wait_for_idle  # noqa: E402
+from bench_fit import (  # noqa: E402
+    cpu_model,
+    epoch_clock,
+    load,
+    runner_settings,
+    span,
+    spawn,
+    use_keras_batch_norm,
+    wait_for_idle,
+    zoo_executable,
+)
 
 LR, MOMENTUM, SEED, VAL_SPLIT = 0.01, 0.9, 1, 0.1
 MARK = "BENCH_JSON "
-WORKERS_ENV = "ZOO_LOADER_WORKERS"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -157,12 +163,8 @@ def worker_plain(args) -> dict:
     import tensorflow as tf
 
     from zoo.models import build_model
-    from zoo.models.layers import BatchNormalization
 
-    # the script a user writes has Keras' own batch normalisation: zoo's builder with its
-    # fused TensorFlow kernel turned off (Keras' arithmetic, op by op)
-    BatchNormalization._fusable = lambda self, inputs: False
-
+    use_keras_batch_norm()
     size = args.image_size[0]
     keras.utils.set_random_seed(SEED)
     train, val = keras.utils.image_dataset_from_directory(
@@ -187,47 +189,13 @@ def worker_plain(args) -> dict:
 # the driver
 
 
-def zoo_executable() -> list[str]:
-    exe = Path(sys.executable).with_name("zoo")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "zoo"]
-
-
-def workers_flag() -> str | None:
-    """zoo train's flag for its loader threads, if it has one (read from its --help)."""
-    done = subprocess.run(zoo_executable() + ["train", "--help"], capture_output=True,
-                          text=True)
-    for flag in ("--loader-workers", "--workers"):
-        if flag in done.stdout.split():
-            return flag
-    return None
-
-
-def zoo_reads(name: str) -> bool:
-    """Whether zoo's source mentions `name` (an environment variable), without importing it."""
-    spec = importlib.util.find_spec("zoo")
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    return any(name in p.read_text(errors="ignore") for root in roots
-               for p in Path(root).rglob("*.py"))
-
-
-def parse_runner(name: str, workers: str | None = None) -> tuple[str, list[str], dict]:
+def parse_runner(name: str) -> tuple[str, list[str], dict]:
     """`zoo`, `plain`, `hdf5` or `zoo:spe=4,workers=2,TF_NUM_INTEROP_THREADS=1` -> kind, extra
-    zoo flags, extra environment. `workers`: zoo train's loader-workers flag, None: none."""
+    zoo flags, extra environment (`bench_fit.runner_settings`)."""
     kind, _, spec = name.partition(":")
     if kind not in ("zoo", "plain", "hdf5") or (spec and kind == "plain"):
         raise SystemExit(f"bench_folder: unknown runner {name!r}")
-    flags, env = [], {}
-    for item in filter(None, spec.split(",")):
-        key, _, value = item.partition("=")
-        if key == "spe":
-            flags += ["--steps-per-execution", value]
-        elif key == "workers" and workers:
-            flags += [workers, value]
-        elif key == "workers":
-            env[WORKERS_ENV] = value
-        else:
-            env[key] = value
-    return kind, flags, env
+    return (kind, *runner_settings(spec))
 
 
 def zoo_command(args, dataset: str, size: int, flags, out: Path, name: str) -> list[str]:
@@ -254,8 +222,8 @@ def build_hdf5(args, photos: Path, size: int, work: Path) -> tuple[Path, dict]:
 
 
 def run_one(args, runner: str, size: int, repeat: int, work: Path, photos: Path,
-            hdf5: Path | None, workers: str | None) -> dict:
-    kind, flags, extra_env = parse_runner(runner, workers)
+            hdf5: Path | None) -> dict:
+    kind, flags, extra_env = parse_runner(runner)
     env = {**os.environ, **extra_env}
     if kind == "plain":
         command = [sys.executable, __file__, "--worker", "plain", "--photos", str(photos),
@@ -325,14 +293,8 @@ def main():
         width, height = (int(v) for v in args.photo_size.lower().split("x"))
     except ValueError:
         parser.error(f"--photo-size: expected WxH, e.g. 1024x768; got {args.photo_size!r}")
-    workers = None
-    if any(k.startswith("workers=") for r in args.runners for k in r.partition(":")[2].split(",")):
-        workers = workers_flag()
-        if workers is None and not zoo_reads(WORKERS_ENV):
-            print(f"note: zoo train has no loader-workers flag and zoo's source never reads "
-                  f"{WORKERS_ENV}: the workers=N runners run with zoo's default loader threads")
     for runner in args.runners:
-        parse_runner(runner, workers)
+        parse_runner(runner)
 
     print(f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; ONEDNN_MAX_CPU_ISA="
           f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}, OPENBLAS_CORETYPE="
@@ -360,7 +322,7 @@ def main():
         runners, results = list(args.runners), {}
         for size in args.image_size:
             hdf5, built = None, None
-            if any(parse_runner(r, workers)[0] == "hdf5" for r in runners):
+            if any(parse_runner(r)[0] == "hdf5" for r in runners):
                 hdf5, built = build_hdf5(args, photos, size, work)
                 print(f"\nbuild-hdf5 {size}x{size}: {built['process_seconds']:.1f} s process, "
                       f"{built['peak_rss_mib']:.0f} MiB, {built['mib']:.1f} MiB file; cores "
@@ -372,7 +334,7 @@ def main():
             for repeat in range(args.repeats):
                 order = runners[repeat % len(runners):] + runners[: repeat % len(runners)]
                 for runner in order:
-                    result = run_one(args, runner, size, repeat, work, photos, hdf5, workers)
+                    result = run_one(args, runner, size, repeat, work, photos, hdf5)
                     train = result.get("train_images", held_out(facts["images"])[0])
                     result["train_images"] = train
                     result["images_per_second"] = train / result["epoch_seconds"][-1]
