@@ -1,5 +1,8 @@
 """Evaluation: top-1/top-5 accuracy, loss, the per-class report and the confusion matrix, and
-`evaluate_run`, which computes them for a run's best model and writes them into the run."""
+`evaluate_run`, which computes them for a run's best model and writes them into the run; then
+the answers to "why does the model err?": calibration (the expected calibration error and the
+reliability table), the top losses, the most confused pairs of classes and the bias/variance
+reading of the train, validation and test errors."""
 
 from __future__ import annotations
 
@@ -46,7 +49,9 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def evaluate_predictions(probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> dict:
-    """Metrics of predicted probabilities `probs` (N x classes) against integer `labels`."""
+    """Metrics of predicted probabilities `probs` (N x classes) against integer `labels`:
+    accuracy, top-5 accuracy, loss, the expected calibration error (`ece`), the per-class
+    report (as a dict and as text) and the confusion matrix."""
     predicted = probs.argmax(axis=1)
     classes = list(range(len(label_names)))
     report = classification_report(labels, predicted, labels=classes, target_names=label_names,
@@ -64,6 +69,7 @@ def evaluate_predictions(probs: np.ndarray, labels: np.ndarray, label_names: lis
         "loss": cross_entropy(probs, labels),
         "images": int(len(labels)),
         "per_class": per_class,
+        "ece": expected_calibration_error(probs, labels),
         "report_text": text,
         "confusion": confusion_matrix(labels, predicted, labels=classes),
     }
@@ -297,3 +303,233 @@ def print_ensemble(metrics: dict, console) -> None:
     table.add_row("ensemble", *(f"{metrics[k]:.4f}" for k in ("accuracy", "top5_accuracy",
                                                               "loss")), style="bold")
     console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration
+
+
+def _check_predictions(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    """`probs` as an N x classes float array and `labels` as N integers, N at least one."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or labels.shape != (probs.shape[0],):
+        raise ValueError("expected probabilities of shape (N, classes) and N labels. Received: "
+                         f"probs.shape={probs.shape}, labels.shape={labels.shape}")
+    if not len(labels):
+        raise ValueError("calibration needs at least one prediction. Received: 0 images")
+    return probs, labels.astype(np.int64)
+
+
+def _calibration_bins(probs: np.ndarray, labels: np.ndarray, bins: int):
+    """The binning behind both `expected_calibration_error` and `reliability`.
+
+    Returns:
+        `(edges, count, accuracy, confidence)`: `bins + 1` edges, the images per bin, and
+        the mean accuracy and mean confidence per bin (NaN for an empty bin).
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins must be a positive integer. Received: bins={bins!r}")
+    probs, labels = _check_predictions(probs, labels)
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Bins are right-closed, ((m-1)/M, m/M], as in Guo et al.: searchsorted "left" finds the
+    # first edge >= the confidence, so a confidence on an edge joins the bin below it. Edges
+    # are compared, not `ceil(c * M)`, whose rounding would move a confidence of exactly 1/15
+    # either way. A confidence of 0 (or a probability outside [0, 1]) is clipped into the
+    # first (last) bin rather than dropped, so every image counts.
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.bincount(index, weights=correct, minlength=bins) / count
+        mean_confidence = np.bincount(index, weights=confidence, minlength=bins) / count
+    return edges, count, accuracy, mean_confidence
+
+
+def _ece(count: np.ndarray, accuracy: np.ndarray, confidence: np.ndarray) -> float:
+    filled = count > 0
+    weights = count[filled] / count.sum()
+    return float(np.sum(weights * np.abs(accuracy[filled] - confidence[filled])))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """The expected calibration error of Guo et al. 2017, "On Calibration of Modern Neural
+    Networks": how far the model's confidence is from its accuracy, on average.
+
+    An image's confidence is its largest probability and its prediction that class. The
+    confidences are split into `bins` equal-width bins over (0, 1], bin `m` (from 1) holding
+    the confidences in `((m-1)/M, m/M]` (a confidence of exactly 0 goes to the first bin);
+    then `ECE = sum_m |B_m| / n * |acc(B_m) - conf(B_m)|`, where `acc` and `conf` are the
+    mean accuracy and mean confidence of a bin. 0 is perfectly calibrated; an over-confident
+    model has `conf > acc` in its bins.
+
+    Args:
+        probs: predicted probabilities, `N x classes`.
+        labels: the `N` true classes, integers.
+        bins: the number of bins `M`. Defaults to `15`, the paper's.
+
+    Returns:
+        The ECE, in [0, 1].
+
+    Raises:
+        ValueError: no images, shapes that do not match, or `bins` below 1.
+    """
+    _, count, accuracy, confidence = _calibration_bins(probs, labels, bins)
+    return _ece(count, accuracy, confidence)
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
+    """The reliability table behind the reliability diagram: per confidence bin, how many
+    images fell in it, their accuracy and their mean confidence (the binning of
+    `expected_calibration_error`, which it also returns).
+
+    Args:
+        probs: predicted probabilities, `N x classes`.
+        labels: the `N` true classes, integers.
+        bins: the number of equal-width bins over (0, 1]. Defaults to `15`.
+
+    Returns:
+        A JSON-able dict: `edges` (`bins + 1` floats from 0 to 1), `count` (ints per bin),
+        `accuracy` and `confidence` (floats per bin, `None` for an empty bin) and `ece`.
+
+    Raises:
+        ValueError: no images, shapes that do not match, or `bins` below 1.
+    """
+    edges, count, accuracy, confidence = _calibration_bins(probs, labels, bins)
+    filled = count > 0
+    return {
+        "edges": [float(e) for e in edges],
+        "count": [int(c) for c in count],
+        "accuracy": [float(a) if f else None for a, f in zip(accuracy, filled, strict=True)],
+        "confidence": [float(c) if f else None
+                       for c, f in zip(confidence, filled, strict=True)],
+        "ece": _ece(count, accuracy, confidence),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# what the model gets wrong
+
+
+def top_losses(probs: np.ndarray, labels: np.ndarray, k: int = 24) -> np.ndarray:
+    """The misclassified images the model is most sure of, like fastai's `top_losses`
+    restricted to mistakes: the images to look at first.
+
+    Args:
+        probs: predicted probabilities, `N x classes`.
+        labels: the `N` true classes, integers.
+        k: the most indices to return. Defaults to `24`.
+
+    Returns:
+        The indices of at most `k` misclassified images, highest loss (`-log p(true class)`)
+        first; equal losses keep index order. Fewer than `k` when there are fewer mistakes.
+    """
+    if k < 0:
+        raise ValueError(f"k must be at least 0. Received: k={k}")
+    probs, labels = _check_predictions(probs, labels)
+    wrong = np.flatnonzero(probs.argmax(axis=1) != labels)
+    # Sorting by p(true) ascending is sorting by loss descending without taking logs, so a
+    # probability of 0 (an infinite loss) needs no special case and equal losses stay equal.
+    true_prob = probs[wrong, labels[wrong]]
+    order = np.argsort(true_prob, kind="stable")
+    return wrong[order[:k]]
+
+
+def correct_examples(probs: np.ndarray, labels: np.ndarray,
+                     per_class: int = 4) -> dict[int, np.ndarray]:
+    """Correctly classified images of each class, most confident first: what the model
+    thinks a class looks like, to set beside its mistakes.
+
+    Args:
+        probs: predicted probabilities, `N x classes`.
+        labels: the `N` true classes, integers.
+        per_class: the most images per class. Defaults to `4`.
+
+    Returns:
+        For every class index (`0` to `classes - 1`, all of them), the indices of up to
+        `per_class` images of that class predicted as that class, by decreasing probability
+        of it (equal probabilities keep index order); an empty array for a class never
+        predicted right.
+    """
+    if per_class < 0:
+        raise ValueError(f"per_class must be at least 0. Received: per_class={per_class}")
+    probs, labels = _check_predictions(probs, labels)
+    right = probs.argmax(axis=1) == labels
+    examples = {}
+    for c in range(probs.shape[1]):
+        members = np.flatnonzero(right & (labels == c))
+        order = np.argsort(-probs[members, c], kind="stable")
+        examples[c] = members[order[:per_class]]
+    return examples
+
+
+def most_confused(confusion: np.ndarray, names: list[str],
+                  most: int = 10) -> list[tuple[str, str, int]]:
+    """The pairs of classes the model mixes up most, like fastai's `most_confused`.
+
+    Args:
+        confusion: the confusion matrix, rows the true class, columns the predicted one
+            (scikit-learn's `confusion_matrix`).
+        names: the class names, in index order.
+        most: the most pairs to return. Defaults to `10`.
+
+    Returns:
+        `(true name, predicted name, count)` for the off-diagonal cells with a count above 0,
+        by count descending, then by true index and predicted index.
+    """
+    confusion = np.asarray(confusion)
+    if confusion.ndim != 2 or confusion.shape != (len(names), len(names)):
+        raise ValueError("expected a square confusion matrix with one row per name. Received: "
+                         f"shape {confusion.shape} for {len(names)} names")
+    off = confusion.copy()
+    np.fill_diagonal(off, 0)
+    rows, cols = np.nonzero(off > 0)  # row-major: already in (true, predicted) order
+    order = np.argsort(-off[rows, cols], kind="stable")
+    return [(names[rows[i]], names[cols[i]], int(off[rows[i], cols[i]])) for i in order[:most]]
+
+
+def diagnose(train_error: float | None, val_error: float | None, test_error: float | None,
+             bayes_error: float = 0.0, tolerance: float = 0.05) -> dict:
+    """The bias/variance reading of a model's errors (Andrew Ng's course notes and
+    "Machine Learning Yearning"): which gap to work on next.
+
+    ==================  ==========================  ===========================================
+    gap                 measured as                 when above `tolerance`
+    ==================  ==========================  ===========================================
+    avoidable bias      train - bayes               "high bias": underfit; a bigger model,
+                                                    longer training, less regularization
+    variance            val - train                 "high variance": overfit; more data,
+                                                    augmentation, regularization
+    validation overfit  test - val                  "validation overfit": tuned to the
+                                                    validation set, or test data unlike it
+    ==================  ==========================  ===========================================
+
+    For example (errors, Bayes 0): train 0.01, val 0.11: high variance; train 0.15, val
+    0.16: high bias; train 0.15, val 0.30: both; train 0.005, val 0.01: ok. A gap that an
+    error given as `None` leaves unknown is `None` and counts as not high.
+
+    Args:
+        train_error: the error (1 - accuracy) on the training set, or `None`.
+        val_error: the error on the validation set, or `None`.
+        test_error: the error on the test set, or `None`.
+        bayes_error: the lowest error reachable (human-level error is its usual proxy).
+            Defaults to `0.0`.
+        tolerance: the gap above which a gap counts as high. Defaults to `0.05`.
+
+    Returns:
+        `{"bias", "variance", "val_test_gap", "verdict"}`: the three gaps (floats or `None`)
+        and the list of verdicts among `"high bias"`, `"high variance"` and
+        `"validation overfit"`, in that order, or `["ok"]` when none is high.
+    """
+    def gap(high, low):
+        return None if high is None or low is None else float(high) - float(low)
+
+    bias = gap(train_error, bayes_error)
+    variance = gap(val_error, train_error)
+    val_test_gap = gap(test_error, val_error)
+    verdict = [name for name, value in (("high bias", bias), ("high variance", variance),
+                                        ("validation overfit", val_test_gap))
+               if value is not None and value > tolerance]
+    return {"bias": bias, "variance": variance, "val_test_gap": val_test_gap,
+            "verdict": verdict or ["ok"]}

@@ -98,6 +98,83 @@ def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: st
     return _save(fig, path)
 
 
+def plot_reliability(rel: dict, path: str | Path, title: str = "") -> Path:
+    """The reliability diagram (Guo et al. 2017): accuracy per confidence bin against the
+    diagonal of perfect calibration, the gap to each bin's mean confidence shaded, and
+    beneath it the number of images per bin.
+
+    Args:
+        rel: the table of `zoo.evaluation.reliability`.
+        path: the image file (.png, .svg or .pdf).
+        title: the figure's title. Defaults to `"reliability"`.
+
+    Returns:
+        `path`, written atomically.
+    """
+    plt = _pyplot()
+    edges = rel["edges"]
+    lefts = edges[:-1]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    # An empty bin has no accuracy: it draws nothing rather than a bar at 0.
+    filled = [i for i, c in enumerate(rel["count"]) if c]
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True,
+                                     height_ratios=[3, 1])
+    ax.bar([lefts[i] for i in filled], [rel["accuracy"][i] for i in filled],
+           width=[widths[i] for i in filled], align="edge", color="tab:blue",
+           edgecolor="black", linewidth=0.5, label="accuracy")
+    # The gap runs from the accuracy to the mean confidence: above the bar when the model
+    # is over-confident, inside it when under-confident.
+    ax.bar([lefts[i] for i in filled],
+           [rel["confidence"][i] - rel["accuracy"][i] for i in filled],
+           bottom=[rel["accuracy"][i] for i in filled], width=[widths[i] for i in filled],
+           align="edge", color="tab:red", alpha=0.3, edgecolor="tab:red", hatch="//",
+           linewidth=0.5, label="gap to confidence")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8, title=f"ECE {rel['ece']:.4f}", title_fontsize=8)
+    ax.set_title(title or "reliability")
+    counts.bar(lefts, rel["count"], width=widths, align="edge", color="gray",
+               edgecolor="black", linewidth=0.5)
+    counts.set_xlabel("confidence (largest probability)")
+    counts.set_ylabel("images")
+    return _save(fig, path)
+
+
+def plot_confidence_histogram(probs, labels, path: str | Path, title: str = "") -> Path:
+    """Histograms of the confidence (largest probability) of correct and of wrong
+    predictions: a well-separated pair means the confidence says when to trust the model.
+
+    Args:
+        probs: predicted probabilities, `N x classes`.
+        labels: the `N` true classes, integers.
+        path: the image file (.png, .svg or .pdf).
+        title: the figure's title. Defaults to `"confidence"`.
+
+    Returns:
+        `path`, written atomically.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    confidence = probs.max(axis=1)
+    right = probs.argmax(axis=1) == labels
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    bins = np.linspace(0, 1, 21)
+    for mask, name, color in ((right, "correct", "tab:blue"), (~right, "wrong", "tab:red")):
+        ax.hist(confidence[mask], bins=bins, alpha=0.6, color=color, edgecolor="black",
+                linewidth=0.5, label=f"{name} ({int(mask.sum())})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence (largest probability)")
+    ax.set_ylabel("images")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or "confidence")
+    return _save(fig, path)
+
+
 def plot_benchmark(records: list[dict], path: str | Path, title: str = "") -> Path:
     """Throughput against forward GFLOPs per image, one labelled point per model.
 
