@@ -23,7 +23,6 @@ from sklearn.metrics import (
 
 from zoo.backend import predict_batch
 from zoo.config import Config
-from zoo.data.pipeline import load_batch
 from zoo.errors import ZooError, ZooRuntimeError, from_os_error
 from zoo.inputs import Inputs, prepare
 from zoo.plots import plot_confusion_matrix
@@ -103,25 +102,44 @@ def print_summary(metrics: dict, console) -> None:
 def predict_split(model, split, transform, batch_size: int = 256):
     """Probabilities and labels of every readable image of `split`, predicted batch by batch:
     at most two batches of images are in memory at once (one loading while one predicts),
-    whatever the split's size. Unreadable files are dropped (the source records them)."""
+    whatever the split's size. Unreadable files are dropped (the source records them).
+
+    Returns:
+        `(probs, labels, index)`: `N x classes` probabilities, the `N` labels and the `N`
+        source indices of the images predicted (`split.source.load(index[i])` reads image
+        `i` again: the report's gallery reads only the images it shows).
+    """
     chunks = [split.indices[start : start + batch_size]
               for start in range(0, len(split), batch_size)]
-    probs, labels = [], []
+    probs, labels, index = [], [], []
     with ThreadPoolExecutor(max_workers=1) as loader, \
             Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("evaluating", total=len(split))
-        pending = loader.submit(load_batch, split, chunks[0], transform) if chunks else None
+        pending = loader.submit(_load_kept, split, chunks[0], transform) if chunks else None
         for i in range(len(chunks)):
-            x, y = pending.result()
+            x, y, kept = pending.result()
             if i + 1 < len(chunks):
-                pending = loader.submit(load_batch, split, chunks[i + 1], transform)
+                pending = loader.submit(_load_kept, split, chunks[i + 1], transform)
             if len(x):
                 probs.append(np.asarray(predict_batch(model, x, batch_size), dtype=np.float64))
                 labels.append(y)
+                index.append(kept)
             bar.advance(task, len(chunks[i]))
     if not probs:
-        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-    return np.concatenate(probs), np.concatenate(labels)
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(probs), np.concatenate(labels), np.concatenate(index)
+
+
+def _load_kept(split, chunk: np.ndarray, transform):
+    """`load_batch` of `chunk`, with the source indices of the images that were readable."""
+    images, ok = split.source.load(chunk)
+    labels = split.source.labels[chunk]
+    kept = np.asarray(chunk, dtype=np.int64)[ok]
+    if not ok.all():
+        images, labels = images[ok], labels[ok]
+    if not len(images):
+        return np.zeros((0, *transform.size, transform.channels), np.float32), labels, kept
+    return transform(images), labels, kept
 
 
 def run_inputs(run: RunDir, labels, dataset: str | None = None) -> Inputs:
@@ -147,7 +165,7 @@ def best_model(run: RunDir, advice: str):
 
 def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
                  inputs: Inputs | None = None,
-                 extra: dict | None = None, console=None) -> dict:
+                 extra: dict | None = None, console=None, page: bool | dict = True) -> dict:
     """Evaluate the best model of a run and write metrics.json, the report, the confusion
     matrix and the list of skipped files into it.
 
@@ -158,6 +176,8 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         inputs: the `Inputs` of a run that has just trained (`zoo train`); otherwise they are
             prepared from the run's saved configuration.
         extra: facts of the training to record in metrics.json.
+        page: write the report page, report.html (a dict: `zoo.report.write_page`'s
+            options). Defaults to `True`.
     Returns:
         The metrics written to metrics.json.
     """
@@ -171,7 +191,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         extra["dataset"] = inputs.splits.name
     model = best_model(run, "try a lower --lr")
     which, chosen = inputs.splits.eval_split(split)
-    probs, y = predict_split(model, chosen, inputs.eval_transform)
+    probs, y, index = predict_split(model, chosen, inputs.eval_transform)
     skipped = {**run.read_skipped(), **inputs.skipped_files()}
     try:
         if skipped:
@@ -186,6 +206,13 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
     except OSError as exc:
         raise from_os_error(exc, "write", exc.filename or run,
                             then=f"'zoo evaluate {run}' writes the report") from None
+    if page:
+        from zoo.report import Evaluated, split_reader, write_page
+
+        read, describe = split_reader(chosen, index, inputs.eval_transform)
+        evaluated = Evaluated(probs, y, list(labels.names), which, read, describe, model=model,
+                              drawn={"confusion": run.confusion_png})
+        write_page(run, evaluated, **(page if isinstance(page, dict) else {}))
     if console is not None:
         print_summary(metrics, console)
     if not math.isfinite(metrics["loss"]):
@@ -198,21 +225,71 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
 
 
 def _member_probs(run: RunDir, dataset: str | None, split: str):
-    """`(labels, split name, dataset name, probabilities, image labels)` of one member of an
-    ensemble: its best model, on its own inputs (its own size, preprocessing and mean)."""
+    """`(labels, split name, dataset name, probabilities, image labels, reader)` of one member
+    of an ensemble: its best model, on its own inputs (its own size, preprocessing and mean);
+    `reader` is `(split, source indices, transform)`, to read its images back."""
     labels = run.read_card()
     inputs = run_inputs(run, labels, dataset)
     model = best_model(run, "leave it out of the ensemble")
     which, chosen = inputs.splits.eval_split(split)
-    probs, y = predict_split(model, chosen, inputs.eval_transform)
+    probs, y, index = predict_split(model, chosen, inputs.eval_transform)
     if not len(y):
         raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
-    return labels, which, inputs.splits.name, probs, y
+    return labels, which, inputs.splits.name, probs, y, (chosen, index, inputs.eval_transform)
 
 
 def ensemble_predictions(members: list[np.ndarray]) -> np.ndarray:
     """The ensemble's probabilities: the mean of its members' (each `N x classes`)."""
     return np.mean(np.stack(members), axis=0)
+
+
+def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str = "test"):
+    """The members' predictions and the ensemble's, as the report page takes them.
+
+    Returns:
+        `(evaluated, card)`: a `zoo.report.Evaluated` of the ensemble's probabilities (with
+        `members`: each member's run, accuracy, top-5 accuracy and loss; `dataset`: the
+        dataset's name; images read through the first member's inputs), and the first
+        member's model card.
+
+    Raises:
+        ZooError: fewer than two members, members with different classes, or members that
+            see different images.
+    """
+    from zoo.report import Evaluated, split_reader
+
+    if len(runs) < 2:
+        raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
+    first = runs[0].read_card()
+    for run in runs[1:]:
+        names = run.read_card().names
+        if names != first.names:
+            raise ZooError(f"{run} was trained on classes {_short(names)} but {runs[0]} on "
+                           f"{_short(first.names)}; an ensemble's members share their classes")
+    outputs = []
+    for run in runs:
+        _, which, name, probs, y, reader = _member_probs(run, dataset, split)
+        if outputs:
+            _, which0, name0, _, y0, _ = outputs[0]
+            if (which, len(y)) != (which0, len(y0)) or not np.array_equal(y, y0):
+                raise ZooError(f"{run} is evaluated on {len(y)} {which} images of {name} and "
+                               f"{runs[0]} on {len(y0)} {which0} images of {name0}, not the "
+                               "same ones; ensemble runs of the same dataset, --limit and "
+                               "--seed (with --limit, the seed picks the images)")
+        outputs.append((run, which, name, probs, y, reader))
+    y = outputs[0][4]
+    probs = ensemble_predictions([o[3] for o in outputs])
+    members = []
+    for run, _, _, member_probs, _, _ in outputs:
+        result = evaluate_predictions(member_probs, y, first.names)
+        members.append({"run": str(run), "accuracy": result["accuracy"],
+                        "top5_accuracy": result["top5_accuracy"], "loss": result["loss"]})
+    read, describe = split_reader(*outputs[0][5])
+    evaluated = Evaluated(probs, y, list(first.names), outputs[0][1], read, describe,
+                          cam_note="an ensemble averages several models; each member's own "
+                          "report shows where it looked", members=members,
+                          dataset=outputs[0][2])
+    return evaluated, first
 
 
 def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "test",
@@ -243,43 +320,22 @@ def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "
     from pathlib import Path
 
     runs = [r if isinstance(r, RunDir) else RunDir.open(r) for r in run_dirs]
-    if len(runs) < 2:
-        raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
-    first = runs[0].read_card()
-    for run in runs[1:]:
-        names = run.read_card().names
-        if names != first.names:
-            raise ZooError(f"{run} was trained on classes {_short(names)} but {runs[0]} on "
-                           f"{_short(first.names)}; an ensemble's members share their classes")
-    outputs = []
-    for run in runs:
-        _, which, name, probs, y = _member_probs(run, dataset, split)
-        if outputs:
-            _, which0, name0, _, y0 = outputs[0]
-            if (which, len(y)) != (which0, len(y0)) or not np.array_equal(y, y0):
-                raise ZooError(f"{run} is evaluated on {len(y)} {which} images of {name} and "
-                               f"{runs[0]} on {len(y0)} {which0} images of {name0}, not the "
-                               "same ones; ensemble runs of the same dataset, --limit and "
-                               "--seed (with --limit, the seed picks the images)")
-        outputs.append((run, which, name, probs, y))
-    y = outputs[0][4]
-    probs = ensemble_predictions([o[3] for o in outputs])
-    members = []
-    for run, _, _, member_probs, _ in outputs:
-        result = evaluate_predictions(member_probs, y, first.names)
-        members.append({"run": str(run), "accuracy": result["accuracy"],
-                        "top5_accuracy": result["top5_accuracy"], "loss": result["loss"]})
+    evaluated, first = ensemble_members(runs, dataset, split)
+    probs, y, members = evaluated.probs, evaluated.labels, evaluated.members
     if output is None:
         output = Path("output") / time.strftime("ensemble-%Y%m%d-%H%M%S")
     output = Path(output)
     target = RunDir.create(output.parent, output.name)
     result = evaluate_predictions(probs, y, first.names)
-    extra = {"split": outputs[0][1], "dataset": outputs[0][2], "members": members}
+    extra = {"split": evaluated.split, "dataset": evaluated.dataset, "members": members}
     try:
         metrics = write_report(target, result, extra, first.names)
     except OSError as exc:
         target.discard_if_empty()
         raise from_os_error(exc, "write", exc.filename or target) from None
+    from zoo.report import write_page
+
+    write_page(target, evaluated)
     if console is not None:
         print_ensemble(metrics, console)
     return {**metrics, "output": str(target)}

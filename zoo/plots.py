@@ -83,17 +83,25 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     return _save(fig, path)
 
 
-def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: str = "") -> Path:
-    """The confusion matrix as an image: counts, rows = true class, columns = predicted."""
+def plot_confusion_matrix(matrix, labels: list[str], path: str | Path, title: str = "",
+                          normalize: bool = False) -> Path:
+    """The confusion matrix as an image, rows = true class, columns = predicted: counts, or
+    with `normalize` each row divided by its total (the fraction of a class predicted as each
+    class: the recall on the diagonal)."""
+    import numpy as np
     from sklearn.metrics import ConfusionMatrixDisplay
 
     plt = _pyplot()
     n = len(labels)
     size = min(4 + 0.45 * n, 30)
     fig, ax = plt.subplots(figsize=(size, size))
+    if normalize:
+        matrix = np.asarray(matrix, dtype=np.float64)
+        totals = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     display = ConfusionMatrixDisplay(matrix, display_labels=labels)
     display.plot(ax=ax, cmap="Blues", colorbar=n <= 30, include_values=n <= 30,
-                 xticks_rotation="vertical", values_format="d")
+                 xticks_rotation="vertical", values_format=".2f" if normalize else "d")
     ax.set_title(title or "confusion matrix")
     return _save(fig, path)
 

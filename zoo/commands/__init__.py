@@ -10,6 +10,7 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "plot",
     "train",
     "evaluate",
+    "report",
     "build_hdf5",
     "predict",
     "export",

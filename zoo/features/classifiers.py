@@ -226,6 +226,9 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     # written last: its presence says the run is whole and is a features run
     write_json(run.features_json, {"extractor": description, "classifier": classifier,
                                    "params": params, "dim": int(data.features.shape[1])})
+    from zoo.report import features_evaluated, write_page
+
+    write_page(run, lambda: features_evaluated(run, which, probs))
     if console is not None:
         print_summary(metrics, console)
     return run, metrics

@@ -191,6 +191,7 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
              "preprocessing": str(description.get("preprocessing") or ""),
              "input_shape": list(shape), "extractor": json.dumps(description),
              "seed": seed, "val_split": val_split, "limit": limit or 0,
+             "data_dir": data_dir or "",
              "classes": classes or "", "per_class": per_class or 0,
              "zoo_version": __version__}
 
