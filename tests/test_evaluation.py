@@ -43,7 +43,7 @@ def _member(run_dir):
     inputs = run_inputs(run, run.read_card())
     which, split = inputs.splits.eval_split("test")
     return predict_split(load_model(run.best_model, compile=False), split,
-                         inputs.eval_transform)
+                         inputs.eval_transform)[:2]
 
 
 # The expected metrics below come from the members' probabilities predicted by the same code on
@@ -123,9 +123,10 @@ def test_evaluation_streams_the_split_in_batches(tmp_path):
         return original(x)
 
     model.predict_on_batch = spy
-    probs, labels = predict_split(model, splits.test, transform, batch_size=64)
+    probs, labels, index = predict_split(model, splits.test, transform, batch_size=64)
     assert set(seen) == {64} and len(seen) == math.ceil(len(splits.test) / 64)
     assert len(labels) == len(splits.test) == len(probs)
+    np.testing.assert_array_equal(index, splits.test.indices)  # every image was readable
     x = transform(splits.test.source.load(splits.test.indices)[0])
     np.testing.assert_allclose(probs, model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(labels, splits.test.labels)
