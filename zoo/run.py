@@ -11,6 +11,7 @@ No other module spells a run file's name. A run directory holds:
     history.json, history.csv, monitor.png
     metrics.json, classification_report.txt, confusion_matrix.png
     skipped_files.txt        every input file that was skipped, with the reason
+    failed.json              why the last training stopped on an error (`zoo runs` shows it)
     model.png, tensorboard/
     export/                  what `zoo export` wrote (model.onnx, model.tflite, model_savedmodel/)
     features.json, classifier.joblib, extractor.keras, features.h5   (features runs)
@@ -51,6 +52,7 @@ METRICS = "metrics.json"
 REPORT = "classification_report.txt"
 CONFUSION = "confusion_matrix.png"
 SKIPPED = "skipped_files.txt"
+FAILED = "failed.json"
 GRAPH = "model.png"
 TENSORBOARD = "tensorboard"
 EXPORT = "export"
@@ -144,6 +146,7 @@ class RunDir:
     report_file = property(lambda self: self.path / REPORT)
     confusion_png = property(lambda self: self.path / CONFUSION)
     skipped_file = property(lambda self: self.path / SKIPPED)
+    failed_file = property(lambda self: self.path / FAILED)
     graph_png = property(lambda self: self.path / GRAPH)
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)
     export_dir = property(lambda self: self.path / EXPORT)
@@ -235,6 +238,24 @@ class RunDir:
     def write_skipped(self, skipped: dict[str, str]) -> None:
         """The complete list of skipped files: one `path<TAB>reason` line each."""
         write_skipped_list(self.skipped_file, skipped)
+
+    def read_failed(self) -> dict | None:
+        """Why the last training of this run failed (`{"error", "type", "time"}`), or None."""
+        if not self.failed_file.is_file():
+            return None
+        try:
+            failed = json.loads(self.failed_file.read_text())
+        except (OSError, ValueError):
+            return {"error": f"{FAILED} is unreadable"}
+        return failed if isinstance(failed, dict) else {"error": str(failed)}
+
+    def write_failed(self, failure: dict) -> None:
+        """Record why training failed: `{"error": one line, "type": ..., "time": ...}`."""
+        write_json(self.failed_file, failure)
+
+    def remove_failed(self) -> None:
+        """Forget an earlier failure: a resume starts an attempt of its own."""
+        self.failed_file.unlink(missing_ok=True)
 
 
 def load_model(path: str | Path, compile: bool = True):

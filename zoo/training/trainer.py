@@ -35,7 +35,7 @@ from zoo.card import ModelCard  # noqa: E402
 from zoo.config import Config  # noqa: E402
 from zoo.data.pipeline import make_sequence  # noqa: E402
 from zoo.data.preprocessing import batches_per_epoch  # noqa: E402
-from zoo.errors import ZooError, os_problem  # noqa: E402
+from zoo.errors import ZooError, first_line, os_problem  # noqa: E402
 from zoo.evaluation import evaluate_run  # noqa: E402
 from zoo.inputs import Inputs, prepare  # noqa: E402
 from zoo.models.registry import build_model  # noqa: E402
@@ -117,6 +117,11 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     except OSError as exc:  # a full disk, a lost share: one line, and resume where it can
         run.discard_if_empty()
         raise _write_failure(exc, run) from None
+    except ZooError:  # the user's data or settings refused: the run is as it was
+        raise
+    except Exception as exc:  # a bug's exception; a KeyboardInterrupt is no failure either
+        _record_failure(run, exc, dist)
+        raise
     return run.path
 
 
@@ -207,6 +212,7 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
     inputs.check_classes(run.read_card(), str(run))
     if dist.is_writer:
         run.remove_stale_temps()  # files a killed run was writing
+        run.remove_failed()  # this attempt's own ending will say how it went
     model = load_model(run.checkpoint_dir / saved["model_file"])
     seeds = np.load(run.checkpoint_dir / saved["seeds_file"])
     for i, variable in enumerate(seed_variables(model)):
@@ -417,6 +423,18 @@ class PhaseTracker(Resumable):
 
     def resume_state(self) -> dict:
         return {"phase": self.phase}
+
+
+def _record_failure(run: RunDir, exc: BaseException, dist: Distribution) -> None:
+    """Write failed.json (`zoo runs` shows its error line) into `run`, when process 0 left a
+    run directory; best effort: the exception on its way out is never masked."""
+    if not dist.is_writer or not run.path.is_dir():
+        return
+    try:
+        run.write_failed({"error": first_line(exc), "type": type(exc).__name__,
+                          "time": datetime.now().isoformat(timespec="seconds")})
+    except Exception as failure:  # a full disk, say: the original error says it already
+        log.debug("failed.json not written: %s", failure)
 
 
 def _write_failure(exc: OSError, run: RunDir) -> ZooError:
