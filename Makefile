@@ -5,25 +5,31 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := graphviz dataset-fashion-mnist
+SYSTEM_PACKAGES := graphviz dataset-fashion-mnist chromium chromium-driver postgresql
 
 .PHONY: install system-deps demo test lint format clean
 
 install: system-deps $(STAMP)
 
-# Debian packages: Graphviz draws model graphs, dataset-fashion-mnist is real data for the tests
-# and presets. Installed when we run as root with apt; otherwise we say what to install.
+# Debian packages (SYSTEM_PACKAGES): Graphviz draws model graphs; dataset-fashion-mnist is real
+# data for the tests and presets; chromium and its version-matched chromium-driver open the
+# pages zoo writes (report, compare) in the browser tests; postgresql serves `zoo tune
+# --storage` in its tests. Installed when we run as root with apt; otherwise we say what to
+# install, and the tests that need a missing one are skipped with that reason.
 system-deps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	{ command -v pg_ctlcluster || ls /usr/lib/postgresql/*/bin/postgres; } >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian packages:$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
-		|| echo "warning: apt-get could not install$$missing; graphs and Fashion-MNIST tests will be skipped"; \
+		|| echo "warning: apt-get could not install$$missing; the tests that need them will be skipped"; \
 	else \
-		echo "note: install the Debian packages$$missing (sudo apt-get install$$missing) for model graphs and real Fashion-MNIST data"; \
+		echo "note: install the Debian packages$$missing (sudo apt-get install$$missing) for model graphs, real Fashion-MNIST data, the browser tests and the tuning database"; \
 	fi
 
 $(STAMP): pyproject.toml
