@@ -228,3 +228,67 @@ def plot_benchmark(records: list[dict], path: str | Path, title: str = "") -> Pa
         ax.legend(loc="best")
     ax.set_title(title or "throughput against compute")
     return _save(fig, path)
+
+
+def plot_compared_runs(histories: dict[str, list[dict]], path: str | Path,
+                       title: str = "") -> Path:
+    """Several runs' curves overlaid, one colour per run (`zoo compare`): loss and accuracy
+    per epoch (train solid, validation dashed) and the learning rate (log scale), with one
+    legend beside them.
+
+    Args:
+        histories: `{run name: history.json rows}`; a run without rows draws nothing.
+        path: the image to write (.png, .svg or .pdf).
+        title: the figure's title. Defaults to `""` ("N runs").
+    Returns:
+        `path`.
+    """
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 10), sharex=True, height_ratios=[3, 3, 1.6])
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn = {0: False, 1: False, 2: False}
+    handles = []
+    for i, (name, history) in enumerate(histories.items()):
+        colour = colours[i % len(colours)]
+        if history:  # a features run or an ensemble has no curve to name
+            handles.append(Line2D([], [], color=colour, marker="o", markersize=3, label=name))
+        epochs = [row.get("epoch", n + 1) for n, row in enumerate(history)]
+        for ax_index, metric in enumerate(("loss", "accuracy")):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                values = [_finite(row.get(prefix + metric)) for row in history]
+                if any(v == v for v in values):
+                    axes[ax_index].plot(epochs, values, style, color=colour, marker="o",
+                                        markersize=2.5)
+                    drawn[ax_index] = True
+        rates = [_finite(row.get("lr")) for row in history]
+        if any(v == v and v > 0 for v in rates):
+            axes[2].plot(epochs, rates, color=colour, marker="o", markersize=2.5)
+            drawn[2] = True
+    for ax_index, label in enumerate(("loss", "accuracy", "learning rate")):
+        ax = axes[ax_index]
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if not drawn[ax_index]:
+            ax.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center",
+                    transform=ax.transAxes, color="gray")
+    if drawn[2]:
+        axes[2].set_yscale("log")
+    # one legend for the three panels, outside them, so that no curve hides behind it
+    handles += [Line2D([], [], color="gray", linestyle="-", label="train"),
+                Line2D([], [], color="gray", linestyle="--", label="validation")]
+    axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                   fontsize=9, frameon=False)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel("epoch")
+    axes[0].set_title(title or f"{len(histories)} runs")
+    return _save(fig, path)
+
+
+def _finite(value) -> float:
+    """`value` as a float to plot, NaN (a gap) where it is missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return float("nan")
+    return float(value)

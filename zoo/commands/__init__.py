@@ -11,6 +11,8 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "train",
     "evaluate",
     "report",
+    "runs",
+    "compare",
     "build_hdf5",
     "predict",
     "export",
