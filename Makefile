@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   install, then train LeNet on the bundled digits and write a run with its plots
+#               and its report page
 #   make test   install, then run the test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -46,7 +47,8 @@ demo: install
 	echo "run directory: $$run"; \
 	echo "  curves:           $$run/monitor.png"; \
 	echo "  confusion matrix: $$run/confusion_matrix.png"; \
-	echo "  metrics:          $$run/metrics.json"
+	echo "  metrics:          $$run/metrics.json"; \
+	echo "  report:           $$run/report.html (open it in a browser)"
 
 # Two pytest-xdist workers, one test module each at a time (module fixtures are made once):
 # on two cores the suite's subprocesses, file writes and start-ups overlap the other's steps.
