@@ -292,3 +292,34 @@ def _finite(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return float("nan")
     return float(value)
+
+
+def plot_gradcam(image, cam, overlay, title: str, path: str | Path) -> Path:
+    """One image's Grad-CAM (`zoo explain`) in three panels: the image as the model saw it,
+    the heat map, the map over the image.
+
+    Args:
+        image: uint8 `H x W x 3` RGB, or grey `H x W` / `H x W x 1`.
+        cam: the map in [0, 1], any resolution: drawn over the image's extent in jet.
+        overlay: the map blended over the image (`zoo.gradcam.overlay`), uint8 `H x W x 3`.
+        title: the figure's title (the class explained, the top classes).
+        path: the image to write (.png, .svg or .pdf).
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    image = np.asarray(image)
+    grey = image.ndim == 2 or image.shape[-1] == 1
+    height, width = image.shape[:2]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6))
+    axes[0].imshow(image.reshape(height, width) if grey else image,
+                   cmap="gray" if grey else None, vmin=0, vmax=255, interpolation="nearest")
+    heat = axes[1].imshow(cam, cmap="jet", vmin=0, vmax=1, extent=(0, width, height, 0),
+                          interpolation="nearest")
+    fig.colorbar(heat, ax=axes[1], fraction=0.046, pad=0.04)
+    axes[2].imshow(overlay, interpolation="nearest")
+    for ax, label in zip(axes, ("image", "Grad-CAM", "overlay"), strict=True):
+        ax.set_title(label, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

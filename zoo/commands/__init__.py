@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "compare",
     "build_hdf5",
     "predict",
+    "explain",
     "export",
     "datasets",
     "extract",
