@@ -31,6 +31,24 @@ class Field:
         return "--" + self.name.replace("_", "-")
 
 
+class _RateOrAuto:
+    """The type of `lr`: a number, or "auto" (a new run of `zoo train` first runs Smith's
+    range test, `zoo.training.lr_finder`, and trains at the rate it suggests). Its `__name__`
+    is what argparse and `_coerce` say a bad value should have been."""
+
+    __name__ = "number or 'auto'"
+
+    def __call__(self, value: Any) -> float | str:
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
+        if isinstance(value, bool):  # YAML's `lr: yes` is no rate
+            raise ValueError(value)
+        return float(value)
+
+
+AUTO = "auto"  # the value of `lr` that asks for the range test
+RATE_OR_AUTO = _RateOrAuto()
+
 SCHEDULES = ("none", "time", "step", "poly", "cosine", "plateau")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
 
@@ -72,7 +90,10 @@ FIELDS: tuple[Field, ...] = (
     Field("epochs", int, 10, "number of epochs", "optimizer"),
     Field("batch_size", int, 64, "images per batch", "optimizer"),
     Field("optimizer", str, "sgd", "optimizer", "optimizer", choices=OPTIMIZERS),
-    Field("lr", float, 0.01, "initial learning rate", "optimizer"),
+    Field("lr", RATE_OR_AUTO, 0.01, "initial learning rate, or 'auto': a new run first runs "
+          "Smith's range test ('zoo lr-find') and trains at its suggestion, which config.yaml "
+          "then holds (the test itself: lr_find.json and lr_find.png in the run)", "optimizer",
+          metavar="LR|auto"),
     Field("momentum", float, 0.9, "momentum (sgd, rmsprop)", "optimizer"),
     Field("nesterov", bool, False, "Nesterov momentum (sgd)", "optimizer"),
     Field("weight_decay", float, 0.0, "decoupled weight decay (all optimizers)", "optimizer"),
@@ -275,7 +296,7 @@ def validate(config: Config) -> None:
     for key in positive:
         if config[key] < 1:
             raise ZooError(f"{key} must be at least 1; got {config[key]}")
-    if config["lr"] <= 0:
+    if config["lr"] != AUTO and config["lr"] <= 0:
         raise ZooError(f"lr must be positive; got {config['lr']}")
     if not 0 <= config["val_split"] < 1:
         raise ZooError(f"val_split must be in [0, 1); got {config['val_split']}")

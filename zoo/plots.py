@@ -323,3 +323,55 @@ def plot_gradcam(image, cam, overlay, title: str, path: str | Path) -> Path:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_lr_find(finding, path: str | Path, title: str = "") -> Path:
+    """The learning-rate range test (`zoo lr-find`, `zoo train --lr auto`): the smoothed loss
+    against the rate on a log axis, each step's loss faint behind it, and the two
+    suggestions as labelled vertical lines (fastai's `Recorder.plot_lr_find`, with both
+    marks).
+
+    Args:
+        finding: a `zoo.training.lr_finder.LRFinding` (`lrs`, `losses`, `smoothed`,
+            `suggested_lr`, `valley_lr`).
+        path: the image to write (.png, .svg or .pdf).
+        title: the figure's title. Defaults to `""` ("learning-rate range test").
+    Returns:
+        `path`.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    lrs = np.asarray(finding.lrs, float)
+    raw = np.asarray(finding.losses, float)
+    smoothed = np.asarray(finding.smoothed, float)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.plot(lrs, raw, color="tab:blue", alpha=0.25, linewidth=1, label="loss of each step")
+    ax.plot(lrs, smoothed, color="tab:blue", linewidth=2, label="smoothed loss")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    # the y range: the smoothed curve down to its minimum, and half as much again above for
+    # the rise after it (its divergence would squash the descent the suggestions are about),
+    # down to where most steps' losses are (one lucky batch would squash it too)
+    finite = np.isfinite(smoothed)
+    if finite.any():
+        best = int(np.nanargmin(np.where(finite, smoothed, np.nan)))
+        descent = smoothed[:best + 1][finite[:best + 1]]
+        low, high = float(descent.min()), float(descent.max())
+        high += 0.5 * (high - low)
+        steps = raw[np.isfinite(raw)]
+        if len(steps):
+            low = min(low, float(np.percentile(steps, 10)))
+        pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.1
+        ax.set_ylim(low - pad, high + pad)
+    marks = (("steepest descent", finding.suggested_lr, "tab:red", "--"),
+             ("valley", finding.valley_lr, "tab:green", "-."))
+    for name, lr, colour, style in marks:
+        if lr is not None:
+            ax.axvline(lr, color=colour, linestyle=style, linewidth=1.5,
+                       label=f"{name}: {lr:.2e}")
+    ax.legend(loc="best", fontsize=9)
+    ax.set_title(title or "learning-rate range test")
+    return _save(fig, path)

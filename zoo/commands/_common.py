@@ -56,6 +56,50 @@ def at_least(flag: str, value: int | None, minimum: int = 1) -> None:
         raise ZooError(f"{flag} must be at least {minimum}; got {value}")
 
 
+def add_setting_flags(p: argparse.ArgumentParser, groups: dict[str, str]) -> dict:
+    """One flag per setting of `zoo.config.FIELDS` (train, lr-find), in the argument groups
+    `groups` titles ({field group: title}); each flag's default is None (not given), so that
+    `zoo.config.resolve` sees which were. Returns {field group: the argparse group}."""
+    from zoo.config import FIELDS
+
+    made = {key: p.add_argument_group(title) for key, title in groups.items()}
+    for f in FIELDS:
+        default = "" if f.default is None else f" (default: {f.default})"
+        help_text = (f.help + default).replace("%", "%%")  # argparse formats help with %
+        kwargs = dict(dest=f.name, default=None, help=help_text)
+        if f.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=f.type, metavar=f.metavar or f.name.upper())
+            if f.choices:
+                kwargs.update(choices=f.choices, metavar="{" + ",".join(f.choices) + "}")
+        made[f.group].add_argument(f.flag, **kwargs)
+    return made
+
+
+def new_run_config(args):
+    """The `zoo.config.Config` of a new run from `add_setting_flags`' flags and `--config`
+    (a YAML file, or a run directory: its config.yaml): defaults < the file < flags. With
+    `--pretrained RUN` and neither --model nor --config, the model is that run's own."""
+    from pathlib import Path
+
+    from zoo.config import FIELDS, resolve
+    from zoo.run import RunDir
+
+    flags = {f.name: getattr(args, f.name) for f in FIELDS}
+    config_file = args.config
+    if config_file and Path(config_file).is_dir():  # a run directory: its saved settings
+        config_file = RunDir(config_file).config_file
+    pretrained = flags["pretrained"]
+    source = Path(pretrained).expanduser() if pretrained not in (None, "imagenet") else None
+    if flags["model"] is None and not config_file and source and source.exists():
+        # --pretrained RUN: the architecture is the run's own unless --model says it
+        source_run = RunDir.open(source) if source.is_dir() else RunDir.containing(source)
+        if source_run is not None:
+            flags["model"] = source_run.read_config().get("model")
+    return resolve(config_file, flags)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The flags that name a registered model to build at some input (summary, plot)."""
     p.add_argument("--model", required=True, help="a registered name ('zoo models')")

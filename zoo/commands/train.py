@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.commands._common import console, load_keras, setup_logging
+from zoo.commands._common import (
+    add_setting_flags,
+    console,
+    load_keras,
+    new_run_config,
+    setup_logging,
+)
 from zoo.errors import ZooError
 
 GROUPS = {"model": "model", "data": "data", "optimizer": "optimizer",
@@ -38,20 +44,7 @@ def add_parser(sub) -> None:
 
 
 def _add_setting_flags(p) -> None:
-    from zoo.config import FIELDS
-
-    groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
-    for f in FIELDS:
-        default = "" if f.default is None else f" (default: {f.default})"
-        help_text = (f.help + default).replace("%", "%%")  # argparse formats help with %
-        kwargs = dict(dest=f.name, default=None, help=help_text)
-        if f.type is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs.update(type=f.type, metavar=f.metavar or f.name.upper())
-            if f.choices:
-                kwargs.update(choices=f.choices, metavar="{" + ",".join(f.choices) + "}")
-        groups[f.group].add_argument(f.flag, **kwargs)
+    groups = add_setting_flags(p, GROUPS)
     # How this process joins the others: given to each process, never saved with the run.
     group = groups["distribution"]
     group.add_argument("--coordinator", metavar="HOST:PORT",
@@ -69,29 +62,17 @@ def _add_setting_flags(p) -> None:
 
 def _config(args):
     """The run's `Config`: a resumed run's own settings, or defaults < --config < flags."""
-    from pathlib import Path
-
-    from zoo.config import FIELDS, resolve, resume_config
+    from zoo.config import FIELDS, resume_config
     from zoo.run import CONFIG, RunDir
 
-    flags = {f.name: getattr(args, f.name) for f in FIELDS}
     if args.resume:
         if args.config:
             raise ZooError(f"--resume continues a run with its own {CONFIG}; --config starts "
                            "a new one (drop one of them)")
         run_dir = RunDir.open(args.resume)
+        flags = {f.name: getattr(args, f.name) for f in FIELDS}
         return resume_config(run_dir.read_config(), flags, where=str(run_dir))
-    config_file = args.config
-    if config_file and Path(config_file).is_dir():  # a run directory: its saved settings
-        config_file = RunDir(config_file).config_file
-    pretrained = flags["pretrained"]
-    source = Path(pretrained).expanduser() if pretrained not in (None, "imagenet") else None
-    if flags["model"] is None and not config_file and source and source.exists():
-        # --pretrained RUN: the architecture is the run's own unless --model says it
-        source_run = RunDir.open(source) if source.is_dir() else RunDir.containing(source)
-        if source_run is not None:
-            flags["model"] = source_run.read_config().get("model")
-    return resolve(config_file, flags)
+    return new_run_config(args)
 
 
 def run(args) -> int:
