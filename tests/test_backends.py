@@ -225,6 +225,16 @@ def test_a_run_writes_every_file(backend):
     assert state["iterations"] == 4  # 64 images in batches of 32, twice
 
 
+def test_the_report_page_has_grad_cam_through_the_backends_autodiff(backend):
+    """report.html's top losses carry Grad-CAM overlays computed on this backend (a failed
+    Grad-CAM would leave the page's note instead, or no page)."""
+    _, root = backend
+    page = (root / "straight" / "report.html").read_text()
+    assert "Grad-CAM (Selvaraju et al. 2017) at layer" in page
+    assert 'id="cam-note"' not in page
+    assert page.count('alt="Grad-CAM of ') >= 1
+
+
 def test_a_trained_run_predicts_with_its_own_labels(backend):
     facts, _ = backend
     classes = {str(i) for i in range(10)}
