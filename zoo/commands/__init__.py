@@ -9,6 +9,7 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "summary",
     "plot",
     "train",
+    "tune",
     "lr_find",
     "evaluate",
     "report",
