@@ -49,7 +49,7 @@ class _RateOrAuto:
 AUTO = "auto"  # the value of `lr` that asks for the range test
 RATE_OR_AUTO = _RateOrAuto()
 
-SCHEDULES = ("none", "time", "step", "poly", "cosine", "plateau")
+SCHEDULES = ("none", "time", "step", "poly", "cosine", "onecycle", "plateau")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
 
 FIELDS: tuple[Field, ...] = (
@@ -98,11 +98,23 @@ FIELDS: tuple[Field, ...] = (
     Field("nesterov", bool, False, "Nesterov momentum (sgd)", "optimizer"),
     Field("weight_decay", float, 0.0, "decoupled weight decay (all optimizers)", "optimizer"),
     Field("label_smoothing", float, 0.0, "label smoothing of the cross-entropy", "optimizer"),
+    Field("clip_norm", float, None, "clip the gradient to this global norm (over all "
+          "variables at once, so the update keeps its direction, where a per-variable clip "
+          "would bend it; after --accumulate's averaging)", "optimizer", metavar="X"),
+    Field("accumulate", int, 1, "average the gradients of N batches into one update (an "
+          "effective batch of N x --batch-size in the memory of one batch); schedules still "
+          "count batches, so every per-epoch plan stays as it is", "optimizer", metavar="N"),
+    Field("ema", float, None, "keep an exponential moving average of the weights (Polyak "
+          "averaging), with this decay per update (e.g. 0.999); validation, model.keras, the "
+          "evaluation and exports use the averaged weights, training goes on from the raw "
+          "ones", "optimizer", metavar="DECAY"),
     Field("precision", str, "float32",
           "compute precision (mixed_*: float32 variables and classifier)", "optimizer",
           choices=PRECISIONS),
     # learning-rate schedule
-    Field("lr_schedule", str, "none", "learning-rate schedule", "schedule", choices=SCHEDULES),
+    Field("lr_schedule", str, "none", "learning-rate schedule (onecycle: from lr/25 up to "
+          "--lr over the first 30% of the steps, then down to lr/25e4 by the last, per step; "
+          "Smith & Topin 2019)", "schedule", choices=SCHEDULES),
     Field("lr_decay", float, 0.0, "time: lr0 / (1 + decay * iteration)", "schedule"),
     Field("lr_drop_factor", float, 0.1, "step: multiply by this every --lr-drop-every epochs; "
           "plateau: multiply by this when the monitored metric stalls for 3 epochs", "schedule"),
@@ -313,6 +325,18 @@ def validate(config: Config) -> None:
     if config["lr_schedule"] == "plateau" and config["warmup_epochs"]:
         raise ZooError("--lr-schedule plateau takes no --warmup-epochs (ReduceLROnPlateau "
                        "changes a fixed rate); use step, poly or cosine with a warm-up")
+    if config["lr_schedule"] == "onecycle" and config["warmup_epochs"]:
+        raise ZooError("--lr-schedule onecycle warms up by itself (over its first 30% of "
+                       "steps); drop --warmup-epochs")
+    if config["clip_norm"] is not None and not config["clip_norm"] > 0:
+        raise ZooError(f"clip_norm must be positive (leave it out for no clipping); got "
+                       f"{config['clip_norm']}")
+    if config["accumulate"] < 1:
+        raise ZooError(f"accumulate must be at least 1 (1: an update per batch); got "
+                       f"{config['accumulate']}")
+    if config["ema"] is not None and not 0 < config["ema"] < 1:
+        raise ZooError(f"ema must be a decay in (0, 1), e.g. 0.999 (leave it out for no "
+                       f"averaging); got {config['ema']}")
     if config["image_size"]:
         image_size(config)
     drop_epochs(config)

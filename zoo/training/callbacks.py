@@ -1,10 +1,13 @@
 """Training callbacks, one job each, composed as a plain list (as Keras' own are).
 
 At each epoch end, in list order (each file atomic):
+  `AveragedWeights`    with `--ema`: the optimizer's moving averages into the model (also
+                       around validation), so the writers up to `RawWeights` save them
   `BestModel`          `model.keras`, when the monitored metric improved
   `PeriodicCheckpoint` `checkpoint/periodic-NNNN.keras`, every N epochs
   `SkippedFiles`       `skipped_files.txt`, when more input files were skipped
   `HistoryMonitor`     `history.json`, `history.csv` and the curves in `monitor.png`
+  `RawWeights`         with `--ema`: the trained weights back into the model
   `ResumeCheckpoint`   the epoch's model and seed states, then `checkpoint/state.json`: the
                        commit point. Resume reads `state.json` and trusts nothing newer.
 
@@ -103,6 +106,82 @@ class RestoreRNG(keras.callbacks.Callback):
         if self.state is not None:  # once: a second fit (a transfer run's phase) goes on
             set_rng_state(self.state)
             self.state = None
+
+
+class AveragedWeights(keras.callbacks.Callback):
+    """With `--ema`: the optimizer's exponential moving average of the weights in the model
+    while validation runs and, from this callback's place in the list at an epoch's end, for
+    the callbacks after it (`BestModel` saves the averages) until `raw` puts the trained
+    weights back, before the resume checkpoint saves them (the averages go with it, as the
+    optimizer's variables) and before training goes on.
+
+    Keras' `SwapEMAWeights` does not serve here. On TensorFlow it swaps by sums and
+    differences (`a += b; b = a - b; a -= b`), which round: every validation would nudge the
+    trained weights. With `swap_on_epoch=True` the averages stay in the model through every
+    later callback (the resume checkpoint would save them as the trained weights), and after
+    the last epoch it overwrites the trained weights with the averages, so an extended run
+    could not resume. Here the trained weights wait in a host copy and come back as they
+    were, bit for bit; the averages are only read.
+
+    Only the trainable variables are averaged (Keras' `use_ema`); batch-norm statistics are
+    the training's own.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._trained = None  # the trained weights while the averages are in the model
+        self.raw = RawWeights(self)
+
+    @staticmethod
+    def _pairs(optimizer) -> list:
+        """(model variable, its average) for every averaged variable of `optimizer`."""
+        inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+        averages = getattr(inner, "_model_variables_moving_average", None)
+        if averages is None:
+            raise ValueError("AveragedWeights needs an optimizer built with use_ema=True; got "
+                             f"use_ema={getattr(inner, 'use_ema', None)}")
+        return [(v, a) for v, a in zip(inner._trainable_variables, averages, strict=True)
+                if a is not None]
+
+    def average_in(self) -> None:
+        """Put the moving averages into the model (nothing when they are in already)."""
+        if self._trained is not None:
+            return
+        pairs = self._pairs(self.model.optimizer)
+        self._trained = [keras.ops.convert_to_numpy(v) for v, _ in pairs]
+        for variable, average in pairs:
+            # a copy: under JAX, a variable assigned another's array shares its buffer, which
+            # the next step donates twice ("Array has been deleted")
+            variable.assign(keras.ops.convert_to_numpy(average))
+
+    def raw_back(self) -> None:
+        """Put the trained weights back (nothing when they are in already)."""
+        if self._trained is None:
+            return
+        for (variable, _), value in zip(self._pairs(self.model.optimizer), self._trained,
+                                        strict=True):
+            variable.assign(value)
+        self._trained = None
+
+    def on_test_begin(self, logs=None):
+        self.average_in()
+
+    def on_test_end(self, logs=None):
+        self.raw_back()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.average_in()
+
+
+class RawWeights(keras.callbacks.Callback):
+    """The end of `AveragedWeights`' span at an epoch's end: the trained weights back."""
+
+    def __init__(self, averaged: AveragedWeights):
+        super().__init__()
+        self.averaged = averaged
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.averaged.raw_back()
 
 
 class _EpochWriter(keras.callbacks.Callback):

@@ -12,8 +12,16 @@ run on every backend.
   per-step `PolynomialDecay` is not)
 - cosine: lr0 * (1 + cos(pi * progress)) / 2   `keras.optimizers.schedules.CosineDecay`, over
   the steps after the warm-up
+- onecycle: up from lr0 / 25 to lr0 over the first 30% of the steps, then down to
+  lr0 / 25e4 by the last, both halves cosine       `OneCycle` (Smith & Topin 2019; PyTorch's
+  `OneCycleLR` with its defaults)
 - warm-up: any of them (or a constant rate) times `min(1, (iteration + 1) / warmup_steps)`,
-  `LinearWarmup`, only when `warmup_epochs > 0`.
+  `LinearWarmup`, only when `warmup_epochs > 0` (onecycle warms up by itself).
+
+With `--accumulate N` the optimizer still hands the schedule its count of batches (Keras'
+`_iterations`, not the `iterations // N` of updates), so `steps_per_epoch` stays the batches
+of an epoch and every plan, per epoch, is the one of `--accumulate 1`; an update takes the
+rate at the last batch it averages.
 
 `EpochSchedule`, the one class that older versions used for every kind, stays registered so
 that their runs (`zoo>EpochSchedule` in `model.keras`) load and resume.
@@ -71,6 +79,85 @@ class EpochPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
             "power": self.power,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """The one-cycle policy (Smith & Topin 2019, "Super-Convergence"), per step, as PyTorch's
+    `torch.optim.lr_scheduler.OneCycleLR` computes it with its defaults (`pct_start=0.3`,
+    `anneal_strategy="cos"`, `div_factor=25`, `final_div_factor=1e4`, `three_phase=False`).
+
+    The rate climbs from `max_learning_rate / div_factor` to `max_learning_rate` at step
+    `pct_start * total_steps - 1`, then anneals to `max_learning_rate / (div_factor *
+    final_div_factor)` at step `total_steps - 1`, both halves along a half cosine
+    (`end + (start - end) * (1 + cos(pi * pct)) / 2`); it stays there after the last step.
+
+    The momentum is not cycled (PyTorch's `cycle_momentum`, 0.95 down to 0.85 and back): a
+    Keras optimizer's `momentum` (and Adam's `beta_1`) is a Python float baked into the
+    compiled step, not a schedule, so cycling it would take an optimizer subclass of zoo's own
+    for each optimizer, saved into every model file. The momentum stays `--momentum`.
+
+    Args:
+        max_learning_rate: the peak rate (zoo's `--lr`).
+        total_steps: the optimizer steps of the whole plan (epochs times steps per epoch).
+        pct_start: the fraction of the steps spent climbing. Defaults to `0.3`.
+        div_factor: the first rate is `max_learning_rate / div_factor`. Defaults to `25.0`.
+        final_div_factor: the last rate is the first one divided by this. Defaults to
+            `1e4`.
+    """
+
+    def __init__(
+        self,
+        max_learning_rate: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+    ):
+        if total_steps < 1 or not 0 < pct_start < 1:
+            raise ValueError(
+                "total_steps must be at least 1 and pct_start in (0, 1). Received: "
+                f"total_steps={total_steps}, pct_start={pct_start}"
+            )
+        self.max_learning_rate = float(max_learning_rate)
+        self.total_steps = int(total_steps)
+        self.pct_start = float(pct_start)
+        self.div_factor = float(div_factor)
+        self.final_div_factor = float(final_div_factor)
+
+    def __call__(self, step):
+        peak = self.max_learning_rate
+        first = peak / self.div_factor
+        last = first / self.final_div_factor
+        step = ops.cast(step, "float32")
+        # PyTorch's phase ends: the climb ends at step pct_start * total - 1, the descent at
+        # the last step; each phase runs from the previous end.
+        top = self.pct_start * self.total_steps - 1.0
+        end = float(self.total_steps - 1)
+
+        # PyTorch's cosine annealing, `stop + (start - stop) * (1 + cos(pi * pct)) / 2`, is
+        # `stop + (start - stop) * cos(pi * pct / 2) ** 2`; the descent is written with the
+        # fraction left, `sin(pi * (1 - pct) / 2) ** 2`, so that its tail, rates near lr/25e4,
+        # keeps float32's relative precision where `1 + cos` would cancel to a few digits.
+        # A plan too short to climb (top <= 0: under 4 steps at pct_start 0.3) only descends,
+        # as PyTorch's phase test `step <= top` has it.
+        if top > 0:
+            climbed = ops.clip(step / top, 0.0, 1.0)
+            up = peak - (peak - first) * ops.square(ops.cos(0.5 * math.pi * climbed))
+        else:
+            up = peak
+        left = ops.clip((end - step) / (end - top), 0.0, 1.0)  # (1 - pct_start) * total > 0
+        down = last + (peak - last) * ops.square(ops.sin(0.5 * math.pi * left))
+        return ops.where(step <= top, up, down)
+
+    def get_config(self) -> dict:
+        return {
+            "max_learning_rate": self.max_learning_rate,
+            "total_steps": self.total_steps,
+            "pct_start": self.pct_start,
+            "div_factor": self.div_factor,
+            "final_div_factor": self.final_div_factor,
         }
 
 
@@ -221,7 +308,8 @@ def build_schedule(config, steps_per_epoch: int):
         config: the run configuration: a dict, or any object read as `config["key"]`. Reads
             `lr_schedule`, `lr`, `epochs`, `warmup_epochs`, and the keys of the chosen
             kind (`lr_decay`; `lr_drop_factor` and `lr_drop_every`; `lr_power`).
-        steps_per_epoch: the optimizer steps in one epoch.
+        steps_per_epoch: the optimizer steps in one epoch: its batches, with or without
+            `--accumulate` (the schedule counts batches).
 
     Returns:
         A `keras.optimizers.schedules.LearningRateSchedule`, or the float `lr` where the
@@ -249,6 +337,8 @@ def build_schedule(config, steps_per_epoch: int):
     elif kind == "cosine":
         total = max(int(config["epochs"]) * spe - warm, 1)
         schedule = keras.optimizers.schedules.CosineDecay(lr0, decay_steps=total)
+    elif kind == "onecycle":  # config refuses a warm-up: the cycle has its own
+        return OneCycle(lr0, int(config["epochs"]) * spe)
     else:
         raise ZooError(f"unknown lr_schedule '{kind}'")
     if warm:

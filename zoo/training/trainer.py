@@ -43,6 +43,7 @@ from zoo.run import RunDir, load_model  # noqa: E402
 from zoo.training import distribution, transfer  # noqa: E402
 from zoo.training.callbacks import (  # noqa: E402
     MODE,
+    AveragedWeights,
     BestModel,
     EpochLogger,
     HistoryMonitor,
@@ -57,7 +58,11 @@ from zoo.training.callbacks import (  # noqa: E402
     SkippedFiles,
     seed_variables,
 )
-from zoo.training.compile import compile_model, steps_per_execution  # noqa: E402
+from zoo.training.compile import (  # noqa: E402
+    check_recipe,
+    compile_model,
+    steps_per_execution,
+)
 from zoo.training.distribution import Distribution  # noqa: E402
 from zoo.training.launch import Launch  # noqa: E402
 from zoo.training.schedules import build_schedule  # noqa: E402
@@ -100,6 +105,7 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     distribution.reset()
     # first: JAX joins the other processes before its first computation
     dist = distribution.setup(config.distribute, config.batch_size, launch)
+    check_recipe(config, dist)  # before the data loads; a resume may add --distribute
     _set_seed(config)
     keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
     if resume is None:
@@ -335,6 +341,10 @@ def _enter_phase(model, config: Config, inputs: Inputs, phase: str, fit: FitCall
                  dist: Distribution) -> None:
     """Freeze or unfreeze the layers of `phase` and compile its optimizer; its patience
     starts afresh, resumed or not."""
+    if getattr(model.optimizer, "built", False):  # --ema: from the last phase's averages, as
+        # the end of its fit left a straight run (Keras' finalize_variable_values); a resumed
+        # one loaded the trained weights
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     transfer.set_phase(model, config, phase)
     compile_model(model, transfer.phase_config(config, phase), _steps(config, inputs),
                   inputs.splits.num_classes, dist)
@@ -400,15 +410,21 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
             restore=restore.get("early_stop"))
     cbs += [cb for key, cb in resumables.items()
             if key not in ("best_model", "transfer", "distribution")]
+    # --ema: every process validates the averaged weights; from `ema` to `ema.raw` at an
+    # epoch's end they are in the model, so model.keras (and periodic copies) hold them and
+    # the resume checkpoint, after `ema.raw`, the trained weights (with the averages).
+    ema = [AveragedWeights()] if config.ema else []
+    cbs += ema
     history = HistoryMonitor(run, state.history, guard)
     if not dist.is_writer:
-        return FitCallbacks(cbs, guard, history, early, tracker)
+        return FitCallbacks(cbs + [e.raw for e in ema], guard, history, early, tracker)
     if config.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard_dir)))
     cbs += [best, SkippedFiles(run, inputs.skipped_files)]
     if config.checkpoint_every:
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
-    cbs += [history, ResumeCheckpoint(run, resumables, guard)]  # the commit point last
+    cbs += [history, *[e.raw for e in ema]]
+    cbs += [ResumeCheckpoint(run, resumables, guard)]  # the commit point last
     return FitCallbacks(cbs, guard, history, early, tracker)
 
 
