@@ -71,6 +71,24 @@ FIELDS: tuple[Field, ...] = (
           "sample: few-shot sets)", "data", metavar="N"),
     Field("augment", bool, False, "augment on the fly (flips, shifts, rotation, zoom, tuned per "
           "dataset)", "data"),
+    Field("mixup", float, 0.0, "MixUp (Zhang et al. 2018): blend each training batch with "
+          "itself reversed, weight ~ Beta(ALPHA, ALPHA), labels alike (0: off; 0.2 is usual)",
+          "data", metavar="ALPHA"),
+    Field("cutmix", float, 0.0, "CutMix (Yun et al. 2019): paste a box of the reversed batch "
+          "into each training batch, its area ~ Beta(ALPHA, ALPHA), labels by area (0: off; 1.0 "
+          "is usual); with --mixup, each batch picks one of the two", "data", metavar="ALPHA"),
+    Field("randaugment", str, None, "RandAugment (Cubuk et al. 2020): N operations per "
+          "training image, each at a strength up to M (0-10, 10 the strongest), e.g. 2,9",
+          "data", metavar="N,M"),
+    Field("random_erasing", float, 0.0, "random erasing (Zhong et al. 2020): with probability "
+          "P, a rectangle of a training image becomes random pixels (0: off)", "data",
+          metavar="P"),
+    Field("class_weight", str, None, "weigh the loss per class: balanced (n / (classes x "
+          "count)) or a JSON file of class name -> weight (others weigh 1)", "data",
+          metavar="balanced|FILE.json"),
+    Field("sampler", str, "shuffle", "each epoch's order: shuffle (every image once) or "
+          "balanced (as many images, drawn with replacement, every class about equally "
+          "often)", "data", choices=("shuffle", "balanced")),
     Field("mean_subtract", bool, False, "subtract the training set's per-channel mean", "data"),
     # transfer learning
     Field("pretrained", str, None, "start from a pretrained network minus its classifier, "
@@ -337,9 +355,28 @@ def validate(config: Config) -> None:
     if config["ema"] is not None and not 0 < config["ema"] < 1:
         raise ZooError(f"ema must be a decay in (0, 1), e.g. 0.999 (leave it out for no "
                        f"averaging); got {config['ema']}")
+    _validate_recipe(config)
     if config["image_size"]:
         image_size(config)
     drop_epochs(config)
+
+
+def _validate_recipe(config: Config) -> None:
+    """The data recipe's settings (`zoo.data.recipe`), each refused in one line."""
+    for key in ("mixup", "cutmix"):
+        if config.get(key, 0.0) < 0:
+            raise ZooError(f"{key} must be an alpha >= 0 (0: off); got {config[key]}")
+    if not 0 <= config.get("random_erasing", 0.0) <= 1:
+        raise ZooError(f"random_erasing must be a probability in [0, 1]; got "
+                       f"{config['random_erasing']}")
+    if config.get("randaugment") is not None:
+        from zoo.data.recipe import parse_randaugment
+
+        parse_randaugment(config["randaugment"])
+    weights = config.get("class_weight")
+    if weights is not None and weights != "balanced" and not Path(weights).expanduser().is_file():
+        raise ZooError(f"class_weight: {weights} is neither 'balanced' nor a file; give balanced "
+                       "or a JSON file mapping class names to weights")
 
 
 def image_size(config: dict) -> tuple[int, int] | None:

@@ -99,29 +99,36 @@ def print_summary(metrics: dict, console) -> None:
     console.print(table)
 
 
-def predict_split(model, split, transform, batch_size: int = 256):
+def predict_split(model, split, transform, batch_size: int = 256, tta: str | None = None):
     """Probabilities and labels of every readable image of `split`, predicted batch by batch:
     at most two batches of images are in memory at once (one loading while one predicts),
     whatever the split's size. Unreadable files are dropped (the source records them).
+
+    With `tta` (`zoo.tta`: `"flip"` or `"crops"`) an image's probabilities are the mean over
+    its views; a batch then loads `batch_size` / views images, so its views fill about
+    `batch_size`.
 
     Returns:
         `(probs, labels, index)`: `N x classes` probabilities, the `N` labels and the `N`
         source indices of the images predicted (`split.source.load(index[i])` reads image
         `i` again: the report's gallery reads only the images it shows).
     """
-    chunks = [split.indices[start : start + batch_size]
-              for start in range(0, len(split), batch_size)]
+    from zoo import tta as views
+
+    step = views.images_per_batch(batch_size, tta)
+    chunks = [split.indices[start : start + step] for start in range(0, len(split), step)]
     probs, labels, index = [], [], []
     with ThreadPoolExecutor(max_workers=1) as loader, \
             Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("evaluating", total=len(split))
-        pending = loader.submit(_load_kept, split, chunks[0], transform) if chunks else None
+        pending = loader.submit(_load_kept, split, chunks[0], transform, tta) if chunks else None
         for i in range(len(chunks)):
             x, y, kept = pending.result()
             if i + 1 < len(chunks):
-                pending = loader.submit(_load_kept, split, chunks[i + 1], transform)
+                pending = loader.submit(_load_kept, split, chunks[i + 1], transform, tta)
             if len(x):
-                probs.append(np.asarray(predict_batch(model, x, batch_size), dtype=np.float64))
+                p = np.asarray(predict_batch(model, x, batch_size), dtype=np.float64)
+                probs.append(views.mean_over_views(p, tta))
                 labels.append(y)
                 index.append(kept)
             bar.advance(task, len(chunks[i]))
@@ -130,8 +137,13 @@ def predict_split(model, split, transform, batch_size: int = 256):
     return np.concatenate(probs), np.concatenate(labels), np.concatenate(index)
 
 
-def _load_kept(split, chunk: np.ndarray, transform):
-    """`load_batch` of `chunk`, with the source indices of the images that were readable."""
+def _load_kept(split, chunk: np.ndarray, transform, tta: str | None = None):
+    """`load_batch` of `chunk`, with the source indices of the images that were readable;
+    with `tta`, the views of each image (`zoo.tta.make_views`, view-major)."""
+    from dataclasses import replace
+
+    from zoo import tta as views
+
     images, ok = split.source.load(chunk)
     labels = split.source.labels[chunk]
     kept = np.asarray(chunk, dtype=np.int64)[ok]
@@ -139,7 +151,9 @@ def _load_kept(split, chunk: np.ndarray, transform):
         images, labels = images[ok], labels[ok]
     if not len(images):
         return np.zeros((0, *transform.size, transform.channels), np.float32), labels, kept
-    return transform(images), labels, kept
+    size = views.load_size(transform.size, tta)
+    loaded = transform(images) if size == transform.size else replace(transform, size=size)(images)
+    return views.make_views(loaded, transform.size, tta), labels, kept
 
 
 def run_inputs(run: RunDir, labels, dataset: str | None = None) -> Inputs:
@@ -147,6 +161,7 @@ def run_inputs(run: RunDir, labels, dataset: str | None = None) -> Inputs:
     size, preprocessing and mean); on `dataset` instead of its own, which must have the same
     classes."""
     config = Config(run.read_config())
+    config = config.replace(class_weight=None)  # training's: its file need not exist now
     if dataset:
         config = config.replace(dataset=dataset)
     inputs = prepare(config, mean=labels.mean, preprocessing=labels.preprocessing)
@@ -165,7 +180,8 @@ def best_model(run: RunDir, advice: str):
 
 def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
                  inputs: Inputs | None = None,
-                 extra: dict | None = None, console=None, page: bool | dict = True) -> dict:
+                 extra: dict | None = None, console=None, page: bool | dict = True,
+                 tta: str | None = None) -> dict:
     """Evaluate the best model of a run and write metrics.json, the report, the confusion
     matrix and the list of skipped files into it.
 
@@ -178,6 +194,9 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         extra: facts of the training to record in metrics.json.
         page: write the report page, report.html (a dict: `zoo.report.write_page`'s
             options). Defaults to `True`.
+        tta: test-time augmentation, `"flip"` or `"crops"` (`zoo.tta`): the metrics, the
+            report and its page are of the mean probabilities over each image's views;
+            metrics.json records it as `tta`. Defaults to `None` (none).
     Returns:
         The metrics written to metrics.json.
     """
@@ -187,11 +206,11 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         inputs = run_inputs(run, labels, dataset)
         saved = run.read_metrics()
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
-                                           "stopped", "model")}
+                                           "stopped", "model", "class_weight")}
         extra["dataset"] = inputs.splits.name
     model = best_model(run, "try a lower --lr")
     which, chosen = inputs.splits.eval_split(split)
-    probs, y, index = predict_split(model, chosen, inputs.eval_transform)
+    probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
     skipped = {**run.read_skipped(), **inputs.skipped_files()}
     try:
         if skipped:
@@ -201,7 +220,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         if not len(y):
             raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
         result = evaluate_predictions(probs, y, labels.names)
-        metrics = write_report(run, result, {**(extra or {}), "split": which,
+        metrics = write_report(run, result, {**(extra or {}), "split": which, "tta": tta,
                                              "skipped_files": len(skipped)}, labels.names)
     except OSError as exc:
         raise from_os_error(exc, "write", exc.filename or run,
@@ -224,7 +243,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
 # ensembles
 
 
-def _member_probs(run: RunDir, dataset: str | None, split: str):
+def _member_probs(run: RunDir, dataset: str | None, split: str, tta: str | None = None):
     """`(labels, split name, dataset name, probabilities, image labels, reader)` of one member
     of an ensemble: its best model, on its own inputs (its own size, preprocessing and mean);
     `reader` is `(split, source indices, transform)`, to read its images back."""
@@ -232,7 +251,7 @@ def _member_probs(run: RunDir, dataset: str | None, split: str):
     inputs = run_inputs(run, labels, dataset)
     model = best_model(run, "leave it out of the ensemble")
     which, chosen = inputs.splits.eval_split(split)
-    probs, y, index = predict_split(model, chosen, inputs.eval_transform)
+    probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
     if not len(y):
         raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
     return labels, which, inputs.splits.name, probs, y, (chosen, index, inputs.eval_transform)
@@ -243,8 +262,10 @@ def ensemble_predictions(members: list[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(members), axis=0)
 
 
-def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str = "test"):
-    """The members' predictions and the ensemble's, as the report page takes them.
+def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str = "test",
+                     tta: str | None = None):
+    """The members' predictions and the ensemble's, as the report page takes them (each
+    member's the mean over its `tta` views, `zoo.tta`, when given).
 
     Returns:
         `(evaluated, card)`: a `zoo.report.Evaluated` of the ensemble's probabilities (with
@@ -268,7 +289,7 @@ def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str 
                            f"{_short(first.names)}; an ensemble's members share their classes")
     outputs = []
     for run in runs:
-        _, which, name, probs, y, reader = _member_probs(run, dataset, split)
+        _, which, name, probs, y, reader = _member_probs(run, dataset, split, tta)
         if outputs:
             _, which0, name0, _, y0, _ = outputs[0]
             if (which, len(y)) != (which0, len(y0)) or not np.array_equal(y, y0):
@@ -293,7 +314,7 @@ def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str 
 
 
 def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "test",
-                      output=None, console=None) -> dict:
+                      output=None, console=None, tta: str | None = None) -> dict:
     """Evaluate an ensemble of runs: the mean of their members' probabilities.
 
     Every member predicts on its own inputs (size, preprocessing and mean may differ); the
@@ -307,6 +328,8 @@ def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "
         output: the directory to write metrics.json, classification_report.txt and
             confusion_matrix.png into. Defaults to `None` (`output/ensemble-YYYYmmdd-HHMMSS`).
         console: a rich console for the table of members and ensemble. Defaults to `None`.
+        tta: test-time augmentation of every member, `"flip"` or `"crops"` (`zoo.tta`);
+            recorded as `tta` in metrics.json. Defaults to `None` (none).
 
     Returns:
         The metrics written to metrics.json, with a `members` entry of each member's
@@ -320,14 +343,15 @@ def evaluate_ensemble(run_dirs: list, dataset: str | None = None, split: str = "
     from pathlib import Path
 
     runs = [r if isinstance(r, RunDir) else RunDir.open(r) for r in run_dirs]
-    evaluated, first = ensemble_members(runs, dataset, split)
+    evaluated, first = ensemble_members(runs, dataset, split, tta)
     probs, y, members = evaluated.probs, evaluated.labels, evaluated.members
     if output is None:
         output = Path("output") / time.strftime("ensemble-%Y%m%d-%H%M%S")
     output = Path(output)
     target = RunDir.create(output.parent, output.name)
     result = evaluate_predictions(probs, y, first.names)
-    extra = {"split": evaluated.split, "dataset": evaluated.dataset, "members": members}
+    extra = {"split": evaluated.split, "dataset": evaluated.dataset, "members": members,
+             "tta": tta}
     try:
         metrics = write_report(target, result, extra, first.names)
     except OSError as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from zoo.config import Config, image_size
 from zoo.data.datasets import load_dataset
 from zoo.data.pipeline import Transform, channel_mean
+from zoo.data.recipe import Recipe, class_weights
 from zoo.data.splits import Splits
 from zoo.errors import ZooError
 from zoo.models.registry import ModelSpec, check_input_shape, get_spec
@@ -23,6 +24,7 @@ class Inputs:
     input_shape: tuple[int, int, int]
     train_transform: Transform
     eval_transform: Transform
+    class_weight: dict[int, float] | None = None  # Keras' class_weight of the fit, or None
 
     def check_classes(self, labels, where: str) -> None:
         """A one-line error unless the dataset has the classes the model in `where` was
@@ -42,7 +44,10 @@ def prepare(config: Config, mean: tuple[float, ...] | None = None,
 
     `mean` is the saved per-channel mean of a run being resumed or evaluated; a new run with
     `mean_subtract` computes it from its training split. `preprocessing` overrides the
-    model's own mode (a run's saved one, or a fine-tuned source run's).
+    model's own mode (a run's saved one, or a fine-tuned source run's). The training
+    transform carries the recipe (`zoo.data.recipe`); `class_weight` is resolved from the
+    training split's labels here, so a class-weight file naming a class the run lacks is
+    refused before a run directory is made.
     """
     spec = get_spec(config.model)
     size = image_size(config)
@@ -60,4 +65,12 @@ def prepare(config: Config, mean: tuple[float, ...] | None = None,
                   mode=preprocessing or spec.preprocessing,
                   mean=tuple(mean) if mean else None)
     augment = splits.augmentation if config.augment else None
-    return Inputs(splits, spec, shape, Transform(**common, augment=augment), Transform(**common))
+    weights = None
+    if config.get("class_weight"):
+        weights = class_weights(config.class_weight, splits.train.labels,
+                                list(splits.label_names))
+        log.info("class weights (%s): %s", config.class_weight,
+                 ", ".join(f"{name}: {weights[i]:.3g}"
+                           for i, name in enumerate(splits.label_names)))
+    train = Transform(**common, augment=augment, recipe=Recipe.from_config(config))
+    return Inputs(splits, spec, shape, train, Transform(**common), weights)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoo.commands._common import Formatter, console, load_keras, setup_logging
 from zoo.errors import ZooError
+from zoo.tta import MODES as TTA_MODES
 
 
 def add_parser(sub) -> None:
@@ -20,6 +21,11 @@ def add_parser(sub) -> None:
     p.add_argument("--output", metavar="DIR",
                    help="where --ensemble writes its report (default: "
                    "output/ensemble-YYYYmmdd-HHMMSS)")
+    p.add_argument("--tta", choices=TTA_MODES,
+                   help="test-time augmentation: the mean of the softmax over each image and "
+                   "its mirror (flip), or over Krizhevsky's ten crops (crops: the image resized "
+                   "to 1/0.875 of the model's size, four corners and the centre, and their "
+                   "mirrors); metrics.json records it")
     p.set_defaults(func=run)
 
 
@@ -39,13 +45,14 @@ def run(args) -> int:
         from zoo.evaluation import evaluate_ensemble
 
         metrics = evaluate_ensemble(runs, dataset=args.dataset, split=args.split,
-                                    output=args.output, console=console())
+                                    output=args.output, console=console(), tta=args.tta)
         print(metrics["output"])
         return 0
     setup_logging()
     load_keras()
     from zoo.evaluation import evaluate_run
 
-    evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, console=console())
+    evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, console=console(),
+                 tta=args.tta)
     print(args.run_dir)
     return 0

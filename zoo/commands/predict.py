@@ -8,6 +8,7 @@ import sys
 from zoo.choices import DEVICES
 from zoo.commands._common import Formatter, at_least, console
 from zoo.errors import ZooRuntimeError
+from zoo.tta import MODES as TTA_MODES
 
 
 def add_parser(sub) -> None:
@@ -27,6 +28,11 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
     p.add_argument("--crop", action="store_true",
                    help="resize the shorter side and centre-crop instead of a plain resize")
+    p.add_argument("--tta", choices=TTA_MODES,
+                   help="test-time augmentation: the mean of the softmax over each image and "
+                   "its mirror (flip), or over Krizhevsky's ten crops of the image loaded at "
+                   "1/0.875 of the model's size (crops: four corners and the centre, and their "
+                   "mirrors)")
     p.set_defaults(func=run)
 
 
@@ -47,7 +53,7 @@ def run(args) -> int:
     with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("classifying", total=len(paths))
         for item in predict_images(predictor, paths, args.batch_size, args.top, args.crop,
-                                   args.output):
+                                   args.output, tta=args.tta):
             if isinstance(item, Skipped):  # report, skip, go on
                 skipped += 1
                 print(f"zoo: warning: skipped {item.image}: {item.reason}", file=sys.stderr)

@@ -30,9 +30,13 @@ class Prediction:
     model: str
     probabilities: np.ndarray
     predictions: list[dict]  # rank, index, label, (wnid), probability
+    tta: str | None = None  # the test-time augmentation its probabilities are the mean of
 
     def to_json(self) -> dict:
-        return {"image": self.image, "model": self.model, "predictions": self.predictions}
+        result = {"image": self.image, "model": self.model, "predictions": self.predictions}
+        if self.tta:
+            result["tta"] = self.tta
+        return result
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,8 @@ def top_k(probs: np.ndarray, card: ModelCard, k: int) -> list[dict]:
 
 
 def predict_images(predictor: Predictor, images: Sequence, batch_size: int = 32,
-                   top: int = 5, crop: bool = False, output: str | Path | None = None
-                   ) -> Iterator[Prediction | Skipped]:
+                   top: int = 5, crop: bool = False, output: str | Path | None = None,
+                   tta: str | None = None) -> Iterator[Prediction | Skipped]:
     """Classify `images`, `batch_size` at a time, yielding a `Prediction` per readable image
     and a `Skipped` per unreadable one, in input order within each batch (the skipped of a
     batch first).
@@ -131,16 +135,27 @@ def predict_images(predictor: Predictor, images: Sequence, batch_size: int = 32,
         crop: resize the shorter side and centre-crop instead of a plain resize.
         output: a directory to write a labelled copy of each image into
             (`zoo.predict.annotate`). Defaults to `None` (none written).
+        tta: test-time augmentation (`zoo.tta`): `"flip"`, the mean of the probabilities of
+            each image and its mirror; `"crops"`, of its ten crops, the image decoded at
+            1/0.875 of the model's size (arrays given at the model's size are resized up to
+            it). A call then holds `batch_size` / views images, so their views fill about
+            `batch_size`. Defaults to `None` (none).
     """
+    from zoo import tta as views
+
+    views.check_mode(tta)
+    height, width, channels = predictor.input_shape
+    load_shape = (*views.load_size((height, width), tta), channels)
+    step = views.images_per_batch(batch_size, tta)
     names = None
     if output is not None:
         from zoo.predict.annotate import AnnotationNames, annotate
 
         names = AnnotationNames(Path(output))
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
+    for start in range(0, len(images), step):
+        chunk = images[start : start + step]
         files = [item for item in chunk if not isinstance(item, tuple)]
-        decoded = iter(read_images(files, predictor.input_shape, crop))
+        decoded = iter(read_images(files, load_shape, crop))
         ready = []
         for item in chunk:
             item = item if isinstance(item, tuple) else next(decoded)
@@ -150,9 +165,21 @@ def predict_images(predictor: Predictor, images: Sequence, batch_size: int = 32,
                 ready.append(item)
         if not ready:
             continue
-        probs = predictor.predict(np.stack([image for _, image in ready]), batch_size)
+        batch = np.stack([_at_size(image, load_shape) for _, image in ready])
+        probs = predictor.predict(views.make_views(batch, (height, width), tta), batch_size)
+        probs = views.mean_over_views(probs, tta)
         for (name, _), p in zip(ready, probs, strict=True):
-            result = Prediction(name, predictor.name, p, top_k(p, predictor.card, top))
+            result = Prediction(name, predictor.name, p, top_k(p, predictor.card, top), tta)
             yield result
             if names is not None:  # after the caller has shown the result
                 annotate(name, result.predictions[0], names(name))
+
+
+def _at_size(image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """An image given as an array at the model's size, brought to `shape` (ten-crop TTA loads
+    larger images); unchanged when it is there already."""
+    if image.shape[:2] == tuple(shape[:2]):
+        return image
+    from zoo.data.preprocessing import resize_and_crop
+
+    return resize_and_crop(np.asarray(image, dtype=np.float32), shape[:2])

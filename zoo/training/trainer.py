@@ -285,7 +285,7 @@ def _sequences(config: Config, inputs: Inputs, initial_epoch: int, dist: Distrib
     sharding = dict(shard=dist.shard(), multiple=dist.batch_multiple())
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
-                        epoch=initial_epoch, **sharding)
+                        epoch=initial_epoch, sampler=config.sampler, **sharding)
     val_seq = (make_sequence(splits.val, inputs.eval_transform, splits.num_classes,
                              config.batch_size, **sharding) if splits.val is not None else None)
     return seq, val_seq
@@ -329,6 +329,7 @@ def _run_phases(state: TrainingState, config: Config, inputs: Inputs, fit: FitCa
             epochs=end,
             initial_epoch=start,
             shuffle=False,  # the sequence shuffles by (seed, epoch); Keras' would not resume
+            class_weight=inputs.class_weight,  # --class-weight, resolved by zoo.inputs
             callbacks=fit.all,
             verbose=(1 if sys.stdout.isatty() else 2) if dist.is_writer else 0,
         )
@@ -381,6 +382,8 @@ def _evaluate(run: RunDir, config: Config, inputs: Inputs, monitor: str, fit: Fi
         "model": inputs.spec.name,
         "dataset": splits.name,
         "distribution": dist.record(),
+        "class_weight": ({splits.label_names[c]: w for c, w in inputs.class_weight.items()}
+                         if inputs.class_weight else None),
     }
     with distribution.local():  # the best model, freshly loaded, on one device
         evaluate_run(run, inputs=inputs, extra=extra, console=console)
