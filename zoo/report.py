@@ -536,23 +536,25 @@ def report_run(run_dir: str | Path, output: str | Path | None = None, top: int =
         evaluated = features_evaluated(run, split=metrics.get("split") or split)
     elif "members" in metrics:
         evaluated = ensemble_evaluated(run, metrics, dataset, split)
-    elif run.config_file.is_file():
-        evaluated = train_evaluated(RunDir.open(path), dataset, split)
+    elif run.config_file.is_file():  # with the test-time augmentation it was evaluated with
+        evaluated = train_evaluated(RunDir.open(path), dataset, split, tta=metrics.get("tta"))
     else:
         raise ZooError(f"{path} is not a run directory (no config.yaml, and no metrics.json of "
                        "a features run or an ensemble)")
     return write_report(run, evaluated, output, top=top, cam_layer=cam_layer)
 
 
-def train_evaluated(run: RunDir, dataset: str | None = None, split: str = "test") -> Evaluated:
-    """A `zoo train` run's best model, predicting its evaluation split again."""
+def train_evaluated(run: RunDir, dataset: str | None = None, split: str = "test",
+                    tta: str | None = None) -> Evaluated:
+    """A `zoo train` run's best model, predicting its evaluation split again (with `tta`,
+    `zoo.tta`'s test-time augmentation: the mean over the views)."""
     from zoo.evaluation import best_model, predict_split, run_inputs
 
     labels = run.read_card()
     inputs = run_inputs(run, labels, dataset)
     model = best_model(run, "train it first")
     which, chosen = inputs.splits.eval_split(split)
-    probs, y, index = predict_split(model, chosen, inputs.eval_transform)
+    probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
     if not len(y):
         raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
     read, describe = split_reader(chosen, index, inputs.eval_transform)
@@ -569,7 +571,8 @@ def ensemble_evaluated(run: RunDir, metrics: dict, dataset: str | None = None,
     if len(members) < 2 or missing:
         raise ZooError(f"{run}: the ensemble's members are not all there "
                        f"({', '.join(map(str, missing)) or 'fewer than two recorded'})")
-    return ensemble_members([RunDir.open(m) for m in members], dataset, split)[0]
+    return ensemble_members([RunDir.open(m) for m in members], dataset, split,
+                            tta=metrics.get("tta"))[0]
 
 
 def features_evaluated(run: RunDir, split: str = "test", probs=None) -> Evaluated:
