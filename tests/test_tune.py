@@ -218,6 +218,106 @@ def test_the_study_writes_best_yaml_trials_csv_and_the_history(continued_study):
 
 
 # ---------------------------------------------------------------------------------------------
+# trials that fail: each one the trial's end, never the study's traceback
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("zoo: error: ")]
+
+
+def test_a_diverging_space_fails_its_trials_and_stops_in_one_line(zoo_cli, tmp_path):
+    """No epoch has a finite loss, so no model.keras to evaluate: each trial fails (its run
+    failed in `zoo runs`), and 3 failures in a row stop the study, trials.csv written."""
+    base = write_yaml(tmp_path / "base.yaml", {**BASE, "model": "lenet", "epochs": 1,
+                                               "optimizer": "sgd", "momentum": 0.9})
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1.0e6, high: 1.0e7, log: true}\n")  # YAML 1.1: text, read
+    result = zoo_cli("tune", "--config", base, "--space", space, "--trials", 2,
+                     "--output", tmp_path, "--name", "nan")
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err and "Trial 0 failed" not in result.err
+    assert error_lines(result.err) == [result.err.splitlines()[-1]]  # one, and the last
+    assert "3 trials failed in a row" in result.err
+    assert "no trial completed, so there is no best.yaml" in result.err
+    study = tmp_path / "nan"
+    rows = read_trials(study)
+    assert [(r["number"], r["state"]) for r in rows] == [("0", "FAIL"), ("1", "FAIL"),
+                                                         ("2", "FAIL")]
+    assert all("has no model.keras" in r["error"] for r in rows)
+    for number in range(3):
+        assert f"trial {number}: lr=" in result.out and "  failed: " in result.out
+    assert "no trial completed: no best.yaml" in result.out
+    assert not (study / "best.yaml").exists()
+    runs = scan(study / "trials")
+    assert [(r.name, r.status) for r in runs] == [
+        (f"trial-000{n}", "failed") for n in range(3)]
+    assert all(r.error.startswith("ZooRuntimeError: ") and "has no model.keras" in r.error
+               for r in runs)
+
+
+def test_settings_refused_in_every_trial_stop_the_study_in_one_line(zoo_cli, tmp_path):
+    """Each value is good alone (check_space passes) but the pair is refused: no run."""
+    base = write_yaml(tmp_path / "base.yaml", BASE)
+    space = write_yaml(tmp_path / "space.yaml", {"lr_schedule": ["onecycle"],
+                                                 "warmup_epochs": [2]})
+    result = zoo_cli("tune", "--config", base, "--space", space, "--trials", 5,
+                     "--output", tmp_path, "--name", "refused")
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err
+    assert len(error_lines(result.err)) == 1 and result.err.count("\n") == 1, result.err
+    assert "onecycle warms up by itself" in result.err
+    rows = read_trials(tmp_path / "refused")
+    assert [r["state"] for r in rows] == ["FAIL"] * 3
+    assert all("onecycle warms up by itself" in r["error"] and r["run"] == "" for r in rows)
+    assert not any((tmp_path / "refused" / "trials").iterdir())
+
+
+def test_a_refused_combination_fails_one_trial_and_the_study_goes_on(zoo_cli, tmp_path):
+    """Trial 0 draws a refused pair, trial 1 a good one: one failure does not count toward
+    --trials, the study completes and writes best.yaml."""
+    base = write_yaml(tmp_path / "base.yaml", {**BASE, "epochs": 1})
+    space = write_yaml(tmp_path / "space.yaml", {"lr_schedule": ["cosine", "onecycle"],
+                                                 "warmup_epochs": [0, 2]})
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    (tmp_path / "mixed").mkdir()
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "mixed" / "study.log")))
+    planned = optuna.create_study(storage=storage, study_name="mixed", direction="maximize")
+    planned.enqueue_trial({"lr_schedule": "onecycle", "warmup_epochs": 2})  # refused
+    planned.enqueue_trial({"lr_schedule": "cosine", "warmup_epochs": 2})
+    result = zoo_cli("tune", "--config", base, "--space", space, "--trials", 1,
+                     "--output", tmp_path, "--name", "mixed")
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert "trial 0: lr_schedule=onecycle warmup_epochs=2  failed: --lr-schedule onecycle " \
+        "warms up by itself" in result.out
+    rows = read_trials(tmp_path / "mixed")
+    assert [(r["number"], r["state"]) for r in rows] == [("0", "FAIL"), ("1", "COMPLETE")]
+    assert rows[1]["error"] == ""
+    config = resolve(tmp_path / "mixed" / "best.yaml")
+    assert (config.lr_schedule, config.warmup_epochs) == ("cosine", 2)
+
+
+def test_a_study_without_a_complete_trial_ends_in_one_line(tmp_path):
+    """Every trial pruned: the study reached --trials, yet there is no best.yaml to write."""
+    from zoo.errors import ZooRuntimeError
+    from zoo.tune import run_study
+
+    class PruneAll(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            return True
+
+    base = write_yaml(tmp_path / "base.yaml", {**BASE, "epochs": 2})
+    space = write_yaml(tmp_path / "space.yaml", SPACE)
+    with pytest.raises(ZooRuntimeError, match=r"study pruned: no trial completed \(1 pruned, "
+                       r"0 failed\), so there is no best.yaml; "):
+        run_study(base, space, trials=1, output=tmp_path, name="pruned", pruner=PruneAll())
+    assert [r["state"] for r in read_trials(tmp_path / "pruned")] == ["PRUNED"]
+    assert not (tmp_path / "pruned" / "best.yaml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
 # two processes on one study
 
 

@@ -20,6 +20,19 @@ A trial the pruner stops ends as an early-stopped run does: training stops at an
 metrics.json says `"stopped": "pruned"`, so that `zoo runs STUDY/trials` lists it finished.
 Raising `optuna.TrialPruned` through `model.fit` would instead leave the trainer a run that
 failed (failed.json) and was never evaluated.
+
+A trial that ends on a one-line error (a `ZooError`: sampled settings that the run
+configuration refuses together, such as `lr_schedule: onecycle` with `warmup_epochs: 2`; a
+rate that diverges to NaN in the first epoch, so that no model.keras is ever saved to
+evaluate) is that trial's end, not the study's: one progress line says why, its run
+directory (when it has one) gets failed.json, as the trainer's own failures do, so that `zoo
+runs STUDY/trials` lists it failed, and Optuna marks it FAILED, with the reason in the
+`error` column of trials.csv. Failed trials do not count toward `--trials` (as a killed
+trial does not), so a process stops after `MAX_FAILED_IN_A_ROW` (3) of its trials failed one
+after another: it writes trials.csv (and best.yaml, when a trial completed) and ends with one
+line, `zoo: error: ...`, exit 1. Running the same command again tries 3 more. A study that
+reaches `--trials` without a complete trial (all pruned or failed) ends the same way: there
+is no best.yaml to write.
 """
 
 from __future__ import annotations
@@ -27,8 +40,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import math
 import os
+import re
 import socket
 import time
 import warnings
@@ -42,7 +57,7 @@ import optuna
 from optuna.trial import TrialState
 
 from zoo.config import FIELDS_BY_NAME, Config, resolve, validate
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, ZooRuntimeError, first_line
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # zoo prints one line per trial
 
@@ -68,6 +83,8 @@ ORPHAN_S = 60  # a RUNNING trial still without an owner this long after it start
 POLL_S = 2.0  # how often a process waiting for the others' last trials looks again
 OWNER = "zoo_owner"  # user attribute: where the trial runs (machine, process)
 PRUNER_STARTUP = 5  # complete trials before the median pruner prunes (Optuna's default)
+MAX_FAILED_IN_A_ROW = 3  # failed trials, one after another in one process, that stop it
+DONE, TIMED_OUT, FAILING = "done", "timeout", "failing"  # how `_optimize` ended
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +206,9 @@ def _param(name: str, spec: Any, where: str) -> Param:
 def _number(value: Any, kind: type, where: str) -> float | int | None:
     if value is None:
         return None
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1.0e6 (no sign) as text
+        with contextlib.suppress(ValueError):
+            value = float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or \
             (kind is int and not isinstance(value, int)) or not math.isfinite(value):
         what = "a whole number" if kind is int else "a number"
@@ -249,7 +269,8 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
 
     Trials go on until `trials` of them are complete or pruned, in this process and any
     other working on the same study; a second call (after a kill, on another machine)
-    continues the study.
+    continues the study. A trial that fails on a `ZooError` is marked FAILED and the study
+    goes on; `MAX_FAILED_IN_A_ROW` failed trials in a row stop this process.
 
     Args:
         base_config_path: the YAML config every trial starts from (`zoo train --config`).
@@ -270,6 +291,12 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
 
     Returns:
         The study's folder.
+
+    Raises:
+        ZooError: in one line, for a bad space, base config or storage, before any trial.
+        ZooRuntimeError: in one line, once the results are written, when this process
+            stopped on `MAX_FAILED_IN_A_ROW` failed trials in a row, or when the study
+            reached `trials` without a complete trial (no best.yaml).
     """
     space = load_space(space_path)
     base = resolve(base_config_path)
@@ -307,10 +334,34 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
         + (f" --output {folder.parent}" if output is not None else "")
         + (f" --storage {_hide_password(storage)}" if storage else ""))
     objective = _Objective(base, space, folder, say)
-    _optimize(study, objective, trials, timeout, folder, say)
-    written = _write_results(study, base, space, folder, say)
+    ended = _optimize(study, objective, trials, timeout, folder, say)
+    written = _write_results(study, base, space, folder, say, over=ended != TIMED_OUT)
     _print_best(study, base, space, folder, written, say)
+    _check_end(study, objective, ended, name, folder)
     return folder
+
+
+def _check_end(study, objective: _Objective, ended: str, name: str, folder: Path) -> None:
+    """The one-line error of a study that ends without what it was for: this process
+    stopped on failed trials, or every trial of a finished study failed or was pruned."""
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    table = folder / TRIALS_CSV
+    if ended == FAILING:
+        number, reason = objective.failures[-1]
+        outcome = (f"best.yaml holds the best of {complete} complete trial"
+                   + ("s" if complete != 1 else "") if complete else
+                   "no trial completed, so there is no best.yaml")
+        raise ZooRuntimeError(
+            f"study {name}: {MAX_FAILED_IN_A_ROW} trials failed in a row, so this process "
+            f"stopped (the last, trial {number}: {reason}); {outcome}; {table} lists the "
+            "trials and why they failed")
+    if ended == DONE and not complete:
+        pruned = sum(t.state == TrialState.PRUNED for t in trials)
+        failed = sum(t.state == TrialState.FAIL for t in trials)
+        raise ZooRuntimeError(
+            f"study {name}: no trial completed ({pruned} pruned, {failed} failed), so there "
+            f"is no best.yaml; {table} lists the trials and why they ended")
 
 
 def _open_study(storage: str | None, folder: Path, name: str, base: Config,
@@ -522,12 +573,18 @@ def _fail_dead_trials(study, say) -> None:
 
 def _record_killed(run: Path, number: int, who: str) -> None:
     """failed.json in the run of a killed trial, so that `zoo runs` says what happened."""
+    _record_failed(run, {
+        "error": f"{who} ended during the trial; zoo tune marked trial {number} failed",
+        "type": "TrialFailed", "time": datetime.now().isoformat(timespec="seconds")})
+
+
+def _record_failed(run: Path, failure: dict) -> None:
+    """failed.json (`RunDir.write_failed`) in a trial's run; best effort: a disk that
+    refuses it leaves the trial failed in the study all the same."""
     from zoo.run import RunDir
 
     with contextlib.suppress(OSError):
-        RunDir(run).write_failed({
-            "error": f"{who} ended during the trial; zoo tune marked trial {number} failed",
-            "type": "TrialFailed", "time": datetime.now().isoformat(timespec="seconds")})
+        RunDir(run).write_failed(failure)
 
 
 class _AskLock:
@@ -564,42 +621,71 @@ def _counts(study) -> tuple[int, list[int]]:
 
 
 def _optimize(study, objective, trials: int, timeout: float | None, folder: Path,
-              say) -> None:
+              say) -> str:
     """Start trials, one at a time, until `trials` are complete or pruned; wait for the
     others' trials when they would reach the count (one that dies is failed, and then this
-    process runs one more)."""
+    process runs one more). Return how it ended: `DONE`, `TIMED_OUT`, or `FAILING` after
+    `MAX_FAILED_IN_A_ROW` of this process's trials failed one after another."""
     start = time.monotonic()
     lock = _AskLock(folder / ASK_LOCK)
     objective.lock = lock
     waiting_for: list[int] | None = None
-    while True:
-        lock.acquire()
-        try:
-            _fail_dead_trials(study, say)
-            done, running = _counts(study)
-            if done >= trials:
-                return
-            if timeout is not None and time.monotonic() - start >= timeout:
-                say(f"--timeout {timeout:g} s passed: {done} of {trials} trials done, "
-                    "this process starts no more")
-                return
-            if done + len(running) >= trials:
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    quiet = _QuietFailures(objective)
+    optuna_log.addFilter(quiet)  # each failed trial is said in one line, with no traceback
+    try:
+        while True:
+            lock.acquire()
+            try:
+                _fail_dead_trials(study, say)
+                done, running = _counts(study)
+                if done >= trials:
+                    return DONE
+                if objective.failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                    return FAILING
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    say(f"--timeout {timeout:g} s passed: {done} of {trials} trials done, "
+                        "this process starts no more")
+                    return TIMED_OUT
+                if done + len(running) >= trials:
+                    lock.release()
+                    if running != waiting_for:
+                        say(f"waiting for trial {', '.join(map(str, running))}, running in "
+                            f"another process")
+                        waiting_for = running
+                    time.sleep(POLL_S)  # the others' trials end in their own time
+                    continue
+                waiting_for = None
+                study.optimize(objective, n_trials=1, catch=(_TrialFailed,))
+            finally:
                 lock.release()
-                if running != waiting_for:
-                    say(f"waiting for trial {', '.join(map(str, running))}, running in "
-                        f"another process")
-                    waiting_for = running
-                time.sleep(POLL_S)  # the others' trials end in their own time
-                continue
-            waiting_for = None
-            study.optimize(objective, n_trials=1, catch=())
-        finally:
-            lock.release()
+    finally:
+        optuna_log.removeFilter(quiet)
+
+
+class _TrialFailed(Exception):
+    """A trial ended by a one-line error (`_Objective` said it): Optuna marks it FAILED."""
+
+
+class _QuietFailures(logging.Filter):
+    """Drops Optuna's warnings (one with a traceback) about the trials `_Objective` failed
+    and said in one line; a trial failed by anything else is still told."""
+
+    def __init__(self, objective: _Objective):
+        super().__init__()
+        self.objective = objective
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = re.match(r"Trial (\d+) failed", str(record.msg))
+        failed = {number for number, _ in self.objective.failures}
+        return not (found and int(found.group(1)) in failed)
 
 
 class _Objective:
     """One trial: the base config with the sampled settings, trained quietly into
-    STUDY/trials/trial-NNNN; its value is the run's best monitored metric."""
+    STUDY/trials/trial-NNNN; its value is the run's best monitored metric. A `ZooError` on
+    the way (settings refused together, a run that cannot be evaluated) fails the trial
+    alone (`_fail`)."""
 
     def __init__(self, base: Config, space: dict[str, Param], folder: Path, say):
         self.base = base
@@ -607,6 +693,8 @@ class _Objective:
         self.folder = folder
         self.say = say
         self.lock: _AskLock | None = None
+        self.failures: list[tuple[int, str]] = []  # (trial number, why) of this process
+        self.failed_in_a_row = 0
 
     def __call__(self, trial) -> float:
         trial.set_user_attr(OWNER, _owner())
@@ -614,18 +702,40 @@ class _Objective:
             self.lock.release()  # the trial exists: the others may count it now
         params = {name: param.suggest(trial) for name, param in self.space.items()}
         run_name = f"trial-{trial.number:04d}"
-        config = self.base.replace(**params, output=str(self.folder / TRIALS), name=run_name)
-        validate(config)
-        trial.set_user_attr("run", str(self.folder / TRIALS / run_name))
+        run_path = self.folder / TRIALS / run_name
         started = time.monotonic()
-        pruning = _pruning_callback(trial, self.base.monitor)
         try:
-            with _quiet():
-                run = _train(config, pruning)
-        finally:
-            _clear_keras()
+            config = self.base.replace(**params, output=str(self.folder / TRIALS),
+                                       name=run_name)
+            validate(config)
+            trial.set_user_attr("run", str(run_path))
+            pruning = _pruning_callback(trial, self.base.monitor)
+            try:
+                with _quiet():
+                    run = _train(config, pruning)
+            finally:
+                _clear_keras()
+        except ZooError as exc:  # ZooRuntimeError too: this trial's end, not the study's
+            self._fail(trial, params, run_path, exc, time.monotonic() - started)
+        self.failed_in_a_row = 0
         seconds = time.monotonic() - started
         return self._finish(trial, run, params, pruning, seconds)
+
+    def _fail(self, trial, params: dict, run: Path, exc: ZooError, seconds: float) -> None:
+        """Say why the trial failed, record it in its run directory (failed.json, as the
+        trainer records its failures: `zoo runs` lists the run failed) and in the trial
+        (trials.csv's `error`), then raise `_TrialFailed`: Optuna marks the trial FAILED."""
+        reason = first_line(exc)
+        trial.set_user_attr("error", reason)
+        trial.set_user_attr("seconds", round(seconds, 1))
+        if run.is_dir():  # settings refused before training leave no run directory
+            _record_failed(run, {"error": reason, "type": type(exc).__name__,
+                                 "time": datetime.now().isoformat(timespec="seconds")})
+        self.failures.append((trial.number, reason))
+        self.failed_in_a_row += 1
+        shown = " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+        self.say(f"trial {trial.number}: {shown}  failed: {reason}  {seconds:.1f} s")
+        raise _TrialFailed(reason)
 
     def _finish(self, trial, run: Path, params: dict, pruning, seconds: float) -> float:
         from zoo.run import RunDir
@@ -727,9 +837,10 @@ def _pruning_callback(trial, monitor: str):
 
 
 def _write_results(study, base: Config, space: dict[str, Param], folder: Path,
-                  say) -> list[Path]:
+                  say, over: bool = False) -> list[Path]:
     """trials.csv, best.yaml (when a trial is complete), history.png and importances.png
-    (when Optuna can rank the settings) in `folder`; return the files written."""
+    (when Optuna can rank the settings) in `folder`; return the files written. `over`: this
+    process ends the study (no later trial of its own may complete)."""
     from zoo.io import write_text
 
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -737,7 +848,8 @@ def _write_results(study, base: Config, space: dict[str, Param], folder: Path,
     write_text(folder / TRIALS_CSV, _trials_csv(trials, space))
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
-        say("no trial is complete yet: best.yaml and the plots are left for later")
+        say("no trial completed: no best.yaml, no plots" if over else
+            "no trial is complete yet: best.yaml and the plots are left for later")
         return written
     write_text(folder / BEST, _best_yaml(study, base, space, len(trials)))
     written.append(folder / BEST)
@@ -748,7 +860,7 @@ def _write_results(study, base: Config, space: dict[str, Param], folder: Path,
 def _trials_csv(trials: list, space: dict[str, Param]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    extra = ("epochs", "seconds", "test_accuracy", "run")
+    extra = ("epochs", "seconds", "test_accuracy", "run", "error")
     writer.writerow(["number", "state", "value", *space, *extra])
     for t in trials:
         value = t.values[0] if t.values else ""

@@ -51,6 +51,27 @@ def test_bad_ranges_exit_2_in_one_line_before_the_data_loads(zoo_cli, tmp_path, 
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("plot, needle", [
+    ("lr", "the plot must end in .png, .svg, .pdf (got 'no suffix')"),
+    ("x.txt", "the plot must end in .png, .svg, .pdf (got '.txt')"),
+    ("folder", "(got 'no suffix')"),
+    ("folder.png", "folder.png is a folder; give a file name ending in .png, .svg, .pdf"),
+], ids=["no-suffix", "txt", "folder", "folder-named-png"])
+def test_a_bad_plot_path_exits_2_in_one_line_before_the_data_loads(zoo_cli, tmp_path, plot,
+                                                                   needle):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "folder").mkdir()
+    (out / "folder.png").mkdir()
+    result = zoo_cli("lr-find", "--model", "lenet", "--dataset", f"folder:{tmp_path}/none",
+                     "-o", out / plot, "--output", out)
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith("zoo: error: -o ") and needle in result.err, result.err
+    assert result.err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["folder", "folder.png"]
+    assert not any((out / "folder").iterdir()) and not any((out / "folder.png").iterdir())
+
+
 def test_train_lr_auto_saves_the_chosen_rate_and_its_config_repeats_the_run(zoo_cli, tmp_path):
     flags = (*TINY, "--epochs", "1", "--seed", "3", "--output", tmp_path)
     result = zoo_cli("train", *flags, "--lr", "auto", "--name", "auto")
@@ -76,6 +97,24 @@ def test_train_lr_auto_saves_the_chosen_rate_and_its_config_repeats_the_run(zoo_
     history = json.loads((run / "history.json").read_text())
     repeated = json.loads((tmp_path / "again" / "history.json").read_text())
     assert [row["loss"] for row in repeated] == [row["loss"] for row in history]
+
+
+def test_train_lr_auto_refuses_a_taken_name_before_the_range_test(zoo_cli, tmp_path,
+                                                                  monkeypatch):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "config.yaml").write_text("model: lenet\n")
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("the range test ran before the run name was checked")
+
+    monkeypatch.setattr("zoo.training.lr_finder.choose_lr", no_test)
+    result = zoo_cli("train", *TINY, "--epochs", "1", "--lr", "auto", "--output", tmp_path,
+                     "--name", "taken")
+    assert result.code == 2, result.err
+    assert result.err == (f"zoo: error: run directory {taken} already exists; continue it "
+                          f"with 'zoo train --resume {taken}' or choose another --name\n")
+    assert [p.name for p in taken.iterdir()] == ["config.yaml"]
 
 
 def test_resume_never_reruns_the_test():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from zoo.commands._common import (
     add_setting_flags,
@@ -19,6 +20,7 @@ from zoo.commands._common import (
     new_run_config,
     setup_logging,
 )
+from zoo.errors import ZooError
 
 GROUPS = {"model": "model", "data": "data",
           "optimizer": "optimizer (--lr plays no part: the test sets the rate of each step)",
@@ -61,11 +63,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from zoo.training.lr_finder import check_range
 
     check_range(args.start, args.end, args.steps)  # before the data loads
+    if args.plot:
+        check_plot(args.plot)
     config = new_run_config(args)  # as zoo train resolves a new run's
     plot = Path(args.plot) if args.plot else (
         Path(config.output) / f"lr-find-{config.model}-{config.dataset.split(':')[0]}.png")
@@ -95,6 +97,21 @@ def run(args) -> int:
         print(f"{label:<18}{_rate(lr)}{note}")
     print(plot)
     return 0
+
+
+def check_plot(path: str) -> Path:
+    """`-o`: a file that matplotlib draws by its suffix (.png, .svg or .pdf), checked before
+    the data loads, not after the whole range test."""
+    from zoo.commands.plot import PLOT_FORMATS
+
+    plot = Path(path)
+    if plot.suffix.lower() not in PLOT_FORMATS:
+        raise ZooError(f"-o {plot}: the plot must end in {', '.join(PLOT_FORMATS)} "
+                       f"(got '{plot.suffix or 'no suffix'}')")
+    if plot.is_dir():
+        raise ZooError(f"-o {plot} is a folder; give a file name ending in "
+                       f"{', '.join(PLOT_FORMATS)}")
+    return plot
 
 
 def _rate(lr: float | None) -> str:

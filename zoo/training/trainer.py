@@ -108,20 +108,22 @@ def train(config: Config, resume: str | Path | None = None, callbacks=None,
     check_recipe(config, dist)  # before the data loads; a resume may add --distribute
     _set_seed(config)
     keras.config.set_dtype_policy(config.precision)  # also resets an earlier run's policy
+    lr_finding = None
     if resume is None:
-        lr_finding = None
         if config.lr == "auto":  # Smith's range test picks the rate config.yaml then holds
             from zoo.training.lr_finder import choose_lr
 
+            # the name first: a taken --name is one line now, not after ~100 steps of test
+            RunDir.check_new(config.output, _run_name(config, dist))
             config, lr_finding = choose_lr(config, dist, console)
             _set_seed(config)  # the run starts as one given this rate would: --config repeats it
         run, inputs, model, phase = _open_new(config, dist)
-        if lr_finding is not None and dist.is_writer:  # lr_find.json and .png, in the run
-            lr_finding.save(run.path, title=run.path.name)
         saved = None
     else:
         run, saved, inputs = _open_resumed(resume, config, dist)
     try:
+        if lr_finding is not None and dist.is_writer:  # lr_find.json and .png, in the run
+            lr_finding.save(run.path, title=run.path.name)
         with dist.scope():
             if saved is None:
                 state = _new_run(run, config, inputs, model, phase, dist)
