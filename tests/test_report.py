@@ -262,3 +262,81 @@ def test_the_page_in_headless_chromium(two_tone_run, tmp_path):
     assert f"ECE\n{metrics['ece']:.4f}" in page.text or f"{metrics['ece']:.4f}" in page.text
     assert "Top losses" in page.text and "Calibration" in page.text
     assert page.screenshot.is_file() and page.screenshot.stat().st_size > 20_000
+
+
+# -- what the reviewer found ------------------------------------------------------------------
+
+
+def test_the_page_leaves_out_the_history_row_no_checkpoint_saved(trained_run_copy):
+    """history.json is written before checkpoint/state.json commits the epoch: a run killed
+    between the two has a row that is not part of the run."""
+    from zoo.report import _saved_history
+
+    history = json.loads((trained_run_copy / "history.json").read_text())
+    ghost = {**history[-1], "epoch": len(history) + 1, "val_loss": 0.0001}
+    (trained_run_copy / "history.json").write_text(json.dumps(history + [ghost]))
+    (trained_run_copy / "metrics.json").unlink()
+    assert _saved_history(RunDir(trained_run_copy)) == history
+
+
+def test_a_failing_grad_cam_leaves_the_page_with_a_note(trained_run, monkeypatch):
+    import keras
+
+    import zoo.gradcam
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a layer this Grad-CAM cannot trace")
+
+    monkeypatch.setattr(zoo.gradcam, "gradcam", broken)
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(10), 50)
+    labels = rng.integers(0, 10, 50)
+
+    def read(positions):
+        n = len(positions)
+        return np.zeros((n, 8, 8, 1), np.uint8), np.zeros((n, 8, 8, 1), np.float32), \
+            np.ones(n, bool)
+
+    model = keras.saving.load_model(trained_run / "model.keras", compile=False)
+    context = build_context(RunDir(trained_run), Evaluated(
+        probs, labels, [str(c) for c in range(10)], "test", read, model=model))
+    assert context["cam"]["layer"] is None
+    assert "Grad-CAM failed" in context["cam"]["note"] and "cannot trace" in \
+        context["cam"]["note"]
+    assert context["gallery"]["items"] and all(i["src"] and i["cam"] is None
+                                               for i in context["gallery"]["items"])
+
+
+def test_an_ensemble_with_relative_member_paths_reports_from_its_folder(trained_run,
+                                                                         tmp_path, zoo_cli,
+                                                                         monkeypatch):
+    import shutil
+
+    shutil.copytree(trained_run, tmp_path / "a")
+    shutil.copytree(trained_run, tmp_path / "b")
+    monkeypatch.chdir(tmp_path)
+    assert zoo_cli("evaluate", "--ensemble", "a", "b", "--output", "ens").code == 0
+    members = json.loads((tmp_path / "ens" / "metrics.json").read_text())["members"]
+    assert [m["run"] for m in members] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    # an ensemble recorded before paths were absolute: relative to the ensemble's parent
+    metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    metrics["members"] = [{**m, "run": Path(m["run"]).name} for m in members]
+    (tmp_path / "ens" / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.chdir(tmp_path / "ens")
+    result = zoo_cli("report", ".", "-o", "again.html")
+    assert result.code == 0, result.err
+    assert 'id="members-table"' in (tmp_path / "ens" / "again.html").read_text()
+
+
+def test_a_moved_baseline_run_reports_from_its_own_features_file(zoo_cli, tmp_path):
+    import shutil
+
+    result = zoo_cli("baseline", "--features", "pixels", "--dataset", "digits", "--limit",
+                     "60", "--classifier", "knn", "--output", tmp_path, "--name", "px")
+    assert result.code == 0, result.err
+    moved = Path(shutil.move(tmp_path / "px", tmp_path / "archived"))
+    result = zoo_cli("report", moved, "-o", tmp_path / "moved.html", "--split", "val")
+    assert result.code == 0, result.err
+    assert "val split" in (tmp_path / "moved.html").read_text()
+    result = zoo_cli("report", moved, "--dataset", "digits")
+    assert result.code == 2 and "is a features run" in result.err

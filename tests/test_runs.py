@@ -183,8 +183,10 @@ def test_a_thousand_runs_are_read_and_listed_in_under_two_seconds(zoo_cli, tmp_p
     started = time.perf_counter()
     runs = scan(tmp_path, sort="accuracy")
     seconds = time.perf_counter() - started
-    # 0.3 s on the 2-core EPYC this was written on: 2 s leaves room for a loaded box
-    assert seconds < 2.0, f"{seconds:.2f} s to read 1000 runs"
+    # 0.3 s on the 2-core EPYC this was written on (the figure is in BENCHMARKS.md). The bound
+    # is far above it so that a loaded box passes, and far below what reading a model or
+    # importing Keras per run would cost (minutes), which is what it guards against.
+    assert seconds < 10.0, f"{seconds:.2f} s to read 1000 runs"
     assert len(runs) == 1000
     statuses = [r.status for r in runs]
     assert statuses.count("finished") == 334 and statuses.count("failed") == 333
@@ -194,7 +196,7 @@ def test_a_thousand_runs_are_read_and_listed_in_under_two_seconds(zoo_cli, tmp_p
     result = zoo_cli("runs", tmp_path, "--sort", "accuracy")
     seconds = time.perf_counter() - started
     assert result.code == 0, result.err
-    assert seconds < 2.0, f"{seconds:.2f} s to list 1000 runs"  # 0.4 s here
+    assert seconds < 10.0, f"{seconds:.2f} s to list 1000 runs"  # 0.4 s here, as above
     lines = result.out.splitlines()
     assert lines[0] == f"1000 runs under {tmp_path}"
     assert lines[3].split()[0] == "run-0096" and lines[3].endswith("finished")

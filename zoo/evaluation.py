@@ -303,7 +303,7 @@ def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str 
     members = []
     for run, _, _, member_probs, _, _ in outputs:
         result = evaluate_predictions(member_probs, y, first.names)
-        members.append({"run": str(run), "accuracy": result["accuracy"],
+        members.append({"run": str(run.path.resolve()), "accuracy": result["accuracy"],
                         "top5_accuracy": result["top5_accuracy"], "loss": result["loss"]})
     read, describe = split_reader(*outputs[0][5])
     evaluated = Evaluated(probs, y, list(first.names), outputs[0][1], read, describe,

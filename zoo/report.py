@@ -430,13 +430,20 @@ def _galleries(evaluated: Evaluated, top: int, cam_layer: str | None,
 
 def _gradcam(model, inputs, classes, layer):
     """Grad-CAM maps of the gallery's images for the classes predicted, or why not."""
+    from zoo.errors import first_line
     from zoo.gradcam import NoConvLayer, cam_layer, gradcam
 
     try:
         name = cam_layer(model, layer)
     except NoConvLayer as exc:
         return None, {"layer": None, "note": str(exc)}
-    maps, _ = gradcam(model, inputs, classes, layer=name)
+    try:
+        maps, _ = gradcam(model, inputs, classes, layer=name)
+    except Exception as exc:  # noqa: BLE001 - the page stands without it; a layer asked for
+        if layer is not None:  # by name is the user's request: say why it failed
+            raise
+        log.debug("Grad-CAM failed", exc_info=True)
+        return None, {"layer": None, "note": f"Grad-CAM failed on {name}: {first_line(exc)}"}
     return maps, {"layer": name, "note": None}
 
 
@@ -484,14 +491,12 @@ def _read_config(run: RunDir) -> dict:
 
 
 def _saved_history(run: RunDir) -> list[dict]:
-    """history.json up to the last saved epoch (rows past the commit point are not saved)."""
-    if not run.history_json.is_file():
-        return []
-    try:
-        history = run.read_history()
-    except (OSError, ValueError, ZooError):
-        return []
-    return [row for row in history if isinstance(row, dict)]
+    """history.json up to the last saved epoch: history.json is written before
+    checkpoint/state.json commits an epoch, so a run killed between the two has a row that
+    was never saved (`zoo.runs` reads it the same way)."""
+    from zoo.runs import saved_history
+
+    return saved_history(run)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +538,10 @@ def report_run(run_dir: str | Path, output: str | Path | None = None, top: int =
     run = RunDir(path)
     metrics = _read_json_dict(run.metrics_file)
     if _kind(run, metrics) == "features":
-        evaluated = features_evaluated(run, split=metrics.get("split") or split)
+        if dataset:
+            raise ZooError(f"{path} is a features run: its classifier reports on the rows of "
+                           "its features file; --dataset is for runs of zoo train")
+        evaluated = features_evaluated(run, split=split or metrics.get("split") or "test")
     elif "members" in metrics:
         evaluated = ensemble_evaluated(run, metrics, dataset, split)
     elif run.config_file.is_file():  # with the test-time augmentation it was evaluated with
@@ -566,13 +574,26 @@ def ensemble_evaluated(run: RunDir, metrics: dict, dataset: str | None = None,
     """An ensemble's members predicting again; the mean of their probabilities."""
     from zoo.evaluation import ensemble_members
 
-    members = [m.get("run") for m in metrics.get("members") or [] if isinstance(m, dict)]
+    members = [_member_path(run, m.get("run")) for m in metrics.get("members") or []
+               if isinstance(m, dict)]
     missing = [m for m in members if not m or not Path(m).is_dir()]
     if len(members) < 2 or missing:
         raise ZooError(f"{run}: the ensemble's members are not all there "
                        f"({', '.join(map(str, missing)) or 'fewer than two recorded'})")
     return ensemble_members([RunDir.open(m) for m in members], dataset, split,
                             tta=metrics.get("tta"))[0]
+
+
+def _member_path(run: RunDir, member) -> str | None:
+    """A member's run as recorded (absolute since zoo records it so), or, for a relative path
+    that is not there from here, the same path from the ensemble folder's parent."""
+    if not member:
+        return None
+    path = Path(member)
+    if path.is_dir() or path.is_absolute():
+        return str(path)
+    beside = run.path.resolve().parent / path
+    return str(beside) if beside.is_dir() else str(path)
 
 
 def features_evaluated(run: RunDir, split: str = "test", probs=None) -> Evaluated:
@@ -586,6 +607,8 @@ def features_evaluated(run: RunDir, split: str = "test", probs=None) -> Evaluate
 
     metrics = _read_json_dict(run.metrics_file)
     features_file = Path(metrics.get("features_file") or run.features_file)
+    if not features_file.is_file() and run.features_file.is_file():
+        features_file = run.features_file  # a baseline run moved with its features.h5
     if not features_file.is_file():
         raise ZooError(f"{run}: its features file {features_file} is gone; the page needs "
                        "its rows")

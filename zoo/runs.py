@@ -436,8 +436,26 @@ def open_runs(paths: list[str | Path]) -> Compared:
 def _names(paths: list[str | Path]) -> list[str]:
     """Each run's folder name, or its path where two runs share a name."""
     names = [Path(p).name for p in paths]
-    return [name if names.count(name) == 1 else str(p) for name, p in zip(names, paths,
-                                                                          strict=True)]
+    names = [name if names.count(name) == 1 else str(p) for name, p in zip(names, paths,
+                                                                           strict=True)]
+    # the same run given twice still gets two names (two curves, two columns)
+    return [name if names[:i].count(name) == 0 else f"{name} ({names[:i].count(name) + 1})"
+            for i, name in enumerate(names)]
+
+
+def saved_history(run: RunDir) -> list[dict]:
+    """history.json's rows up to the last epoch the run saved: checkpoint/state.json's epoch
+    (or metrics.json's, once evaluated). history.json is written first, so a run killed
+    between the two has a row past the commit point, which is not part of the run."""
+    history = _read_json(run.history_json)
+    if not isinstance(history, list):
+        return []
+    rows = [row for row in history if isinstance(row, dict)]
+    done = _as_dict(_read_json(run.state_file)).get("epoch")
+    metrics = _as_dict(_read_json(run.metrics_file))
+    if "accuracy" in metrics and _is_int(metrics.get("epochs")):
+        done = max(done if _is_int(done) else 0, metrics["epochs"])
+    return rows[:done] if _is_int(done) else rows
 
 
 def _saved_history(run: RunDir, summary: RunSummary) -> list[dict]:

@@ -187,11 +187,11 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
     total = sum(len(chunk) for _, _, chunk in jobs)
     description = extractor.describe()
     attrs = {"model": description["name"], "layer": description.get("layer") or "",
-             "pooling": description.get("pooling") or "", "dataset": splits.name,
+             "pooling": description.get("pooling") or "", "dataset": _resolved(splits.name),
              "preprocessing": str(description.get("preprocessing") or ""),
              "input_shape": list(shape), "extractor": json.dumps(description),
              "seed": seed, "val_split": val_split, "limit": limit or 0,
-             "data_dir": data_dir or "",
+             "data_dir": str(Path(data_dir).expanduser().resolve()) if data_dir else "",
              "classes": classes or "", "per_class": per_class or 0,
              "zoo_version": __version__}
 
@@ -227,3 +227,13 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
     else:
         listing.unlink(missing_ok=True)  # a list from an earlier extraction to the same file
     return output
+
+
+def _resolved(dataset: str) -> str:
+    """`dataset` with the path of a `folder:` or `hdf5:` dataset made absolute, so that the
+    file's record of where its images came from holds from any working directory (the
+    report page reads them back)."""
+    kind, sep, path = dataset.partition(":")
+    if sep and kind in ("folder", "hdf5") and path:
+        return f"{kind}:{Path(path).expanduser().resolve()}"
+    return dataset
