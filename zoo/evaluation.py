@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from rich.progress import Progress
@@ -243,18 +244,48 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
 # ensembles
 
 
-def _member_probs(run: RunDir, dataset: str | None, split: str, tta: str | None = None):
-    """`(labels, split name, dataset name, probabilities, image labels, reader)` of one member
-    of an ensemble: its best model, on its own inputs (its own size, preprocessing and mean);
-    `reader` is `(split, source indices, transform)`, to read its images back."""
+@dataclass
+class RunPredictions:
+    """A run's best model's predictions of one split (`predict_run`)."""
+
+    labels: object  # the run's ModelCard
+    inputs: Inputs
+    model: object
+    which: str  # the split predicted: "test", or "val" when there is no test split
+    split: object
+    probs: np.ndarray
+    y: np.ndarray
+    index: np.ndarray  # the source index of each image predicted
+
+    @property
+    def reader(self) -> tuple:
+        """`(split, source indices, transform)`: what `zoo.report.split_reader` reads back."""
+        return self.split, self.index, self.inputs.eval_transform
+
+
+def predict_run(run: RunDir, dataset: str | None, split: str, tta: str | None = None,
+                advice: str = "train it first") -> RunPredictions:
+    """The best model of `run` predicting `split` (of `dataset` instead of its own, with the
+    same classes) on its own inputs (its size, preprocessing and mean), with `tta`.
+
+    Raises:
+        ZooError: no readable image in the split; no best model (ending in `advice`).
+    """
     labels = run.read_card()
     inputs = run_inputs(run, labels, dataset)
-    model = best_model(run, "leave it out of the ensemble")
+    model = best_model(run, advice)
     which, chosen = inputs.splits.eval_split(split)
     probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
     if not len(y):
         raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
-    return labels, which, inputs.splits.name, probs, y, (chosen, index, inputs.eval_transform)
+    return RunPredictions(labels, inputs, model, which, chosen, probs, y, index)
+
+
+def _member_probs(run: RunDir, dataset: str | None, split: str, tta: str | None = None):
+    """`(labels, split name, dataset name, probabilities, image labels, reader)` of one member
+    of an ensemble (`predict_run`)."""
+    p = predict_run(run, dataset, split, tta, advice="leave it out of the ensemble")
+    return p.labels, p.which, p.inputs.splits.name, p.probs, p.y, p.reader
 
 
 def ensemble_predictions(members: list[np.ndarray]) -> np.ndarray:

@@ -556,17 +556,11 @@ def train_evaluated(run: RunDir, dataset: str | None = None, split: str = "test"
                     tta: str | None = None) -> Evaluated:
     """A `zoo train` run's best model, predicting its evaluation split again (with `tta`,
     `zoo.tta`'s test-time augmentation: the mean over the views)."""
-    from zoo.evaluation import best_model, predict_split, run_inputs
+    from zoo.evaluation import predict_run
 
-    labels = run.read_card()
-    inputs = run_inputs(run, labels, dataset)
-    model = best_model(run, "train it first")
-    which, chosen = inputs.splits.eval_split(split)
-    probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
-    if not len(y):
-        raise ZooError(f"{inputs.splits.name}: no readable images in the {which} split")
-    read, describe = split_reader(chosen, index, inputs.eval_transform)
-    return Evaluated(probs, y, list(labels.names), which, read, describe, model=model)
+    p = predict_run(run, dataset, split, tta)
+    read, describe = split_reader(*p.reader)
+    return Evaluated(p.probs, p.y, list(p.labels.names), p.which, read, describe, model=p.model)
 
 
 def ensemble_evaluated(run: RunDir, metrics: dict, dataset: str | None = None,
