@@ -9,6 +9,7 @@ COMMANDS: tuple[str, ...] = (  # module names under zoo.commands, in help order
     "summary",
     "plot",
     "train",
+    "check",
     "tune",
     "lr_find",
     "evaluate",
