@@ -61,7 +61,8 @@ def test_help_lists_the_commands_in_their_order():
     from zoo.cli import build_parser
 
     commands = list(build_parser()._subparsers._group_actions[0].choices)
-    assert commands == ["models", "summary", "plot", "train", "tune", "lr-find", "evaluate",
+    assert commands == ["models", "summary", "plot", "train", "check", "tune", "lr-find",
+                        "evaluate",
                         "report", "runs", "compare", "build-hdf5", "predict", "explain",
                         "export", "datasets", "extract", "fit-features", "baseline",
                         "benchmark"]
