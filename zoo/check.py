@@ -582,8 +582,8 @@ def run_checks(config, console=None, lr_steps: int = LR_STEPS,
         raise ZooError(f"--skip {unknown[0]}: no such check (known: {', '.join(CHECKS)})")
     keras = load_keras()
     from zoo.inputs import prepare
-    from zoo.models.registry import build_model
     from zoo.training import distribution, transfer
+    from zoo.training.lr_finder import fresh_model
 
     transfer.check(config)
     with quiet_native_logs():  # under jax this imports TensorFlow to seed it
@@ -610,12 +610,7 @@ def run_checks(config, console=None, lr_steps: int = LR_STEPS,
         keras.config.set_dtype_policy(config.precision)
         try:
             with distribution.local():  # one device, whatever the run's distribution
-                if config.pretrained:
-                    model = transfer.build_transfer_model(config, inputs.input_shape,
-                                                          splits.num_classes)
-                else:
-                    model = build_model(inputs.spec.name, input_shape=inputs.input_shape,
-                                        num_classes=splits.num_classes)
+                model = fresh_model(config, inputs)
                 if "initial_loss" not in skip:
                     done(initial_loss(model, (x, labels), splits.num_classes))
                 if "overfit" not in skip:  # the same fresh weights: the loss only looked

@@ -308,7 +308,6 @@ def lr_range_test(config: Config, start: float = START, end: float = END, steps:
     keras = load_keras()
     from zoo.data.pipeline import make_sequence
     from zoo.inputs import prepare
-    from zoo.models.registry import build_model
     from zoo.training import distribution, transfer
     from zoo.training.compile import compile_model
 
@@ -342,12 +341,7 @@ def lr_range_test(config: Config, start: float = START, end: float = END, steps:
     keras.config.set_dtype_policy(config.precision)
     try:
         with distribution.local():  # one device, whatever the run's distribution
-            if config.pretrained:
-                model = transfer.build_transfer_model(config, inputs.input_shape,
-                                                      splits.num_classes)
-            else:
-                model = build_model(inputs.spec.name, input_shape=inputs.input_shape,
-                                    num_classes=splits.num_classes)
+            model = fresh_model(config, inputs)
             compile_model(model, plan, per_epoch, splits.num_classes)
             if console is not None:
                 console.print(f"lr range test: {inputs.spec.name} on {splits.name} "
@@ -400,3 +394,15 @@ def range_stop(finding: LRFinding) -> str | None:
         f"the smoothed loss passed {DIVERGED:g}x its minimum")
     return (f"stopped at step {len(finding.lrs)} of {finding.steps}, lr {finding.lrs[-1]:.3g}: "
             f"{why}")
+
+
+def fresh_model(config, inputs):
+    """The model a new run of `config` starts from, with fresh weights: the registered model,
+    or with `--pretrained` the new head on its base (`zoo.training.transfer`)."""
+    from zoo.models.registry import build_model
+    from zoo.training import transfer
+
+    classes = inputs.splits.num_classes
+    if config.pretrained:
+        return transfer.build_transfer_model(config, inputs.input_shape, classes)
+    return build_model(inputs.spec.name, input_shape=inputs.input_shape, num_classes=classes)
