@@ -575,25 +575,17 @@ def run_checks(config, console=None, lr_steps: int = LR_STEPS,
     Returns:
         The `Check`s, in `CHECKS`' order, less those skipped.
     """
-    from zoo.backend import load_keras, quiet_native_logs
+    from zoo.backend import load_keras
 
     unknown = [s for s in skip if s not in CHECKS]
     if unknown:
         raise ZooError(f"--skip {unknown[0]}: no such check (known: {', '.join(CHECKS)})")
     keras = load_keras()
-    from zoo.inputs import prepare
     from zoo.training import distribution, transfer
-    from zoo.training.lr_finder import fresh_model
+    from zoo.training.lr_finder import fresh_inputs, fresh_model
 
-    transfer.check(config)
-    with quiet_native_logs():  # under jax this imports TensorFlow to seed it
-        keras.utils.set_random_seed(config.seed)
-    source = transfer.Source(config).labels() if config.pretrained else None
-    inputs = prepare(config, mean=source.mean if source else None,
-                     preprocessing=source.preprocessing if source else None)
+    inputs = fresh_inputs(config)
     splits = inputs.splits
-    if not len(splits.train):
-        raise ZooError(f"{splits.name}: the training split is empty")
     results: list[Check] = []
 
     def done(check: Check) -> None:

@@ -303,24 +303,16 @@ def lr_range_test(config: Config, start: float = START, end: float = END, steps:
     Returns:
         The `LRFinding`.
     """
-    from zoo.backend import load_keras, quiet_native_logs
+    from zoo.backend import load_keras
 
     keras = load_keras()
     from zoo.data.pipeline import make_sequence
-    from zoo.inputs import prepare
     from zoo.training import distribution, transfer
     from zoo.training.compile import compile_model
 
     check_range(start, end, steps)
-    transfer.check(config)
-    with quiet_native_logs():  # under jax this imports TensorFlow to seed it
-        keras.utils.set_random_seed(config.seed)
-    source = transfer.Source(config).labels() if config.pretrained else None
-    inputs = prepare(config, mean=source.mean if source else None,
-                     preprocessing=source.preprocessing if source else None)
+    inputs = fresh_inputs(config)
     splits = inputs.splits
-    if not len(splits.train):
-        raise ZooError(f"{splits.name}: the training split is empty")
     # full batches only (one short one for a split smaller than a batch): every step sees
     # as many images, and TensorFlow traces the step once
     per_epoch = max(1, len(splits.train) // config.batch_size)
@@ -406,3 +398,23 @@ def fresh_model(config, inputs):
     if config.pretrained:
         return transfer.build_transfer_model(config, inputs.input_shape, classes)
     return build_model(inputs.spec.name, input_shape=inputs.input_shape, num_classes=classes)
+
+
+def fresh_inputs(config):
+    """The inputs a new run of `config` prepares, with the seed set as `zoo train` sets it
+    (a `--pretrained` source's mean and preprocessing); one line for an empty training
+    split."""
+    from zoo.backend import load_keras, quiet_native_logs
+    from zoo.inputs import prepare
+    from zoo.training import transfer
+
+    keras = load_keras()
+    transfer.check(config)
+    with quiet_native_logs():  # under jax this imports TensorFlow to seed it
+        keras.utils.set_random_seed(config.seed)
+    source = transfer.Source(config).labels() if config.pretrained else None
+    inputs = prepare(config, mean=source.mean if source else None,
+                     preprocessing=source.preprocessing if source else None)
+    if not len(inputs.splits.train):
+        raise ZooError(f"{inputs.splits.name}: the training split is empty")
+    return inputs
