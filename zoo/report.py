@@ -475,13 +475,11 @@ def _items(evaluated: Evaluated, positions, display, maps, ok=None) -> list[dict
 
 
 def _read_json_dict(path: Path) -> dict:
-    import json
+    """A JSON object file of the run, `{}` when it is missing, unreadable or no object (the
+    reading `zoo runs` does)."""
+    from zoo.runs import _as_dict, _read_json
 
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return _as_dict(_read_json(path))
 
 
 def _read_config(run: RunDir) -> dict:
