@@ -30,7 +30,9 @@ from importlib import resources
 from zoo.errors import ZooError
 
 CARD_VERSION = 1
-TASKS = ("classification",)  # what a model's outputs mean; issue 19 adds "boxes"
+# what a model's outputs mean; "boxes" (issue 19, zoo.boxes): the box x1, y1, x2, y2 in [0, 1]
+# of the letter-boxed input, then the class probabilities when there are two classes or more
+TASKS = ("classification", "boxes")
 REQUIRED = ("labels", "input_shape")
 # What an exported file says of its origin; a run's labels.json has none of them.
 PROVENANCE = ("source", "precision", "exported_by")
@@ -156,12 +158,20 @@ class ModelCard:
         fits = len(shape) == len(self.input_shape) and all(
             not isinstance(d, int) or d == c for d, c in zip(shape, self.input_shape,
                                                              strict=True))
-        if not fits or int(classes) != len(self.names):
+        if not fits or int(classes) != self.outputs:
             raise ZooError(
                 f"{where}: its {what} describes a model taking {_shape(self.input_shape)} with "
                 f"{len(self.names)} classes, but the model takes {_shape(shape)} with "
                 f"{classes} outputs (a file edited, or another model's {what})")
         return self
+
+    @property
+    def outputs(self) -> int:
+        """The width of the model's output: a probability per class, or for `boxes` the 4
+        box coordinates and a probability per class when there are two or more."""
+        if self.task == "boxes":
+            return 4 + (len(self.names) if len(self.names) >= 2 else 0)
+        return len(self.names)
 
     def prepare(self, images):
         """0-255 pixels `(N, H, W, C)` -> the float32 input the model takes."""

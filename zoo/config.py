@@ -49,14 +49,23 @@ class _RateOrAuto:
 AUTO = "auto"  # the value of `lr` that asks for the range test
 RATE_OR_AUTO = _RateOrAuto()
 
+TASKS = ("classify", "boxes")  # issue 19: zoo.boxes
+BOX_LOSSES = ("mse", "smooth_l1")  # zoo.boxes.BOX_LOSSES, here without importing the package
 SCHEDULES = ("none", "time", "step", "poly", "cosine", "onecycle", "plateau")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
 
 FIELDS: tuple[Field, ...] = (
     # what to train
     Field("model", str, None, "architecture name ('zoo models')", "model"),
+    # issue 19: what the model learns (zoo.boxes: one box, and the class, per image)
+    Field("task", str, "classify", "classify: one class per image; boxes: one box per image "
+          "(and its class when the annotations name classes), from a boxes:ANNOTATIONS.csv "
+          "dataset", "model", choices=TASKS),
+    Field("box_loss", str, "mse", "--task boxes: the box regression loss, mse or smooth_l1, "
+          "added to the cross-entropy of the class", "model", choices=BOX_LOSSES),
     Field("dataset", str, "digits",
-          "digits, mnist, fashion_mnist, cifar10, cifar100, folder:PATH or hdf5:PATH", "data"),
+          "digits, mnist, fashion_mnist, cifar10, cifar100, folder:PATH, hdf5:PATH or "
+          "boxes:ANNOTATIONS.csv (--task boxes)", "data"),
     Field("data_dir", str, None, "directory holding dataset files you already have", "data",
           metavar="DIR"),
     Field("image_size", str, None, "resize inputs to H,W (aspect-aware resize, centre crop)",
@@ -152,6 +161,9 @@ FIELDS: tuple[Field, ...] = (
     Field("early_stop", int, 0, "stop after N epochs without improvement (0: never)", "run",
           metavar="N"),
     Field("tensorboard", bool, False, "write TensorBoard logs to RUN_DIR/tensorboard", "run"),
+    Field("report", bool, True, "write the report page, RUN_DIR/report.html, at the end "
+          "(--no-report skips it, for short or many runs; `zoo report RUN` writes it later)",
+          "run"),
     Field("steps_per_execution", int, 0, "training steps per compiled call; 0: auto (8, or 1 "
           "under torch, which allows no other)", "run", metavar="N"),
     # distribution (where each process joins a cluster is given by flags, not saved)
@@ -166,7 +178,7 @@ FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 # way. Everything else (model, data, batch size, optimizer, rate, schedule, seed, ...) is the
 # run's plan: changing it half-way is a new run, not a resume. `distribute` is where it runs,
 # not what: data-parallel computes the same global batch (the number of processes must stay).
-RESUMABLE = frozenset({"epochs", "early_stop", "checkpoint_every", "tensorboard",
+RESUMABLE = frozenset({"epochs", "early_stop", "checkpoint_every", "tensorboard", "report",
                        "steps_per_execution", "data_dir", "distribute"})
 
 
@@ -356,6 +368,7 @@ def validate(config: Config) -> None:
         raise ZooError(f"ema must be a decay in (0, 1), e.g. 0.999 (leave it out for no "
                        f"averaging); got {config['ema']}")
     _validate_recipe(config)
+    _validate_boxes(config)
     if config["image_size"]:
         image_size(config)
     drop_epochs(config)
@@ -377,6 +390,37 @@ def _validate_recipe(config: Config) -> None:
     if weights is not None and weights != "balanced" and not Path(weights).expanduser().is_file():
         raise ZooError(f"class_weight: {weights} is neither 'balanced' nor a file; give balanced "
                        "or a JSON file mapping class names to weights")
+
+
+# issue 19, --task boxes: what a box run cannot do yet, each refused in one line
+_NOT_WITH_BOXES = (("mixup", 0.0, "--mixup"), ("cutmix", 0.0, "--cutmix"),
+                   ("randaugment", None, "--randaugment"),
+                   ("random_erasing", 0.0, "--random-erasing"),
+                   ("class_weight", None, "--class-weight"), ("sampler", "shuffle", "--sampler"),
+                   ("distribute", "none", "--distribute"), ("lr", AUTO, None))
+
+
+def _validate_boxes(config: Config) -> None:
+    """`--task boxes` takes a `boxes:` dataset and none of the settings that would move
+    pixels without their box or are not written for a box head; a `boxes:` dataset needs
+    `--task boxes`."""
+    task = config.get("task", "classify")
+    boxes_data = str(config["dataset"]).startswith("boxes:")
+    if task != "boxes":
+        if boxes_data:
+            raise ZooError(f"{config['dataset']} is a dataset of boxes: pass --task boxes")
+        return
+    if not boxes_data:
+        raise ZooError(f"--task boxes trains on a boxes:ANNOTATIONS.csv dataset; got "
+                       f"{config['dataset']!r}")
+    for key, off, flag in _NOT_WITH_BOXES:
+        value = config.get(key, off)
+        if flag is None and value == off:
+            raise ZooError("--lr auto is not available with --task boxes yet; give a rate")
+        if flag is not None and value not in (off, None):
+            raise ZooError(f"{flag} does not work with --task boxes (it would move or mix "
+                           f"pixels without their box, or is not written for a box head); "
+                           f"leave {flag} out")
 
 
 def image_size(config: dict) -> tuple[int, int] | None:

@@ -203,6 +203,12 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
     """
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     labels = run.read_card()
+    if labels.task == "boxes":  # issue 19: IoU metrics, box_predictions.csv (zoo.boxes)
+        from zoo.boxes.evaluation import evaluate_boxes_run
+
+        if tta:
+            raise ZooError("--tta is for classifiers; a boxes run evaluates without it")
+        return evaluate_boxes_run(run, dataset, split, inputs, extra, console)
     if inputs is None:
         inputs = run_inputs(run, labels, dataset)
         saved = run.read_metrics()

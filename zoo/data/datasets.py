@@ -71,6 +71,13 @@ class DatasetSpec:
         return found[0] if found else None
 
 
+def _load_boxes(path: str, options: LoadOptions) -> Loaded:
+    """`boxes:PATH` (issue 19): `zoo.boxes.annotations.load_boxes`."""
+    from zoo.boxes.annotations import load_boxes  # the boxes package only when asked for
+
+    return load_boxes(path, options)
+
+
 # ---------------------------------------------------------------------------------------------
 # the registry
 #
@@ -118,6 +125,12 @@ PREFIX_DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("hdf5", load_hdf5,
                     augmentation=dict(rotation=15, shift=0.1, zoom=0.1, flip=True),
                     origin="an HDF5 file of images, labels and label_names"),
+        # issue 19 (zoo.boxes): one box per image; the preset moves boxes with the pixels,
+        # so no rotation
+        DatasetSpec("boxes", _load_boxes,
+                    augmentation=dict(rotation=0, shift=0.1, zoom=0.1, flip=True),
+                    origin="ANNOTATIONS.csv of filename,x1,y1,x2,y2[,label], or class "
+                    "folders with one CSV each (--task boxes)"),
     )
 }
 

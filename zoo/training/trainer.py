@@ -193,6 +193,14 @@ def _run_name(config: Config, dist: Distribution) -> str:
 def _build(config: Config, inputs: Inputs, dist: Distribution):
     """The compiled model of a new run, and the phase it is compiled for (transfer runs)."""
     splits = inputs.splits
+    if config.get("task") == "boxes":  # issue 19: zoo.boxes' head, loss and metrics
+        from zoo.boxes.model import build_box_model
+
+        model = build_box_model(config, inputs.input_shape, splits.num_classes)
+        phase = transfer.HEAD if config.pretrained else None
+        _compile(model, transfer.phase_config(config, phase) if phase else config,
+                 _steps(config, inputs), splits.num_classes, dist)
+        return model, phase
     if config.pretrained:
         model = transfer.build_transfer_model(config, inputs.input_shape, splits.num_classes)
         phase = transfer.HEAD
@@ -218,6 +226,7 @@ def _new_run(run: RunDir, config: Config, inputs: Inputs, model, phase,
         preprocessing=inputs.eval_transform.mode,  # a fine-tuned run's is its source's
         mean=inputs.eval_transform.mean,
         dataset=splits.name,
+        task="boxes" if config.get("task") == "boxes" else "classification",  # issue 19
     ))
     _plot_quietly(model, run.graph_png)
     return TrainingState(run, model, phase=phase)
@@ -229,6 +238,8 @@ def _resumed_run(run: RunDir, saved: dict, config: Config, inputs: Inputs,
     if dist.is_writer:
         run.remove_stale_temps()  # files a killed run was writing
         run.remove_failed()  # this attempt's own ending will say how it went
+    if config.get("task") == "boxes":
+        import zoo.boxes.model  # noqa: F401  (registers the box loss and metrics: issue 19)
     model = load_model(run.checkpoint_dir / saved["model_file"])
     seeds = np.load(run.checkpoint_dir / saved["seeds_file"])
     for i, variable in enumerate(seed_variables(model)):
@@ -284,6 +295,15 @@ def _sequences(config: Config, inputs: Inputs, initial_epoch: int, dist: Distrib
     """The training and validation batches; each process reads its share of every global
     batch (all of it, in one process)."""
     splits = inputs.splits
+    if config.get("task") == "boxes":  # issue 19: images with their boxes
+        from zoo.boxes.pipeline import make_box_sequence
+
+        seq = make_box_sequence(splits.train, inputs.train_transform, splits.num_classes,
+                                config.batch_size, shuffle=True, seed=config.seed,
+                                epoch=initial_epoch)
+        val_seq = (make_box_sequence(splits.val, inputs.eval_transform, splits.num_classes,
+                                     config.batch_size) if splits.val is not None else None)
+        return seq, val_seq
     sharding = dict(shard=dist.shard(), multiple=dist.batch_multiple())
     seq = make_sequence(splits.train, inputs.train_transform, splits.num_classes,
                         config.batch_size, shuffle=True, seed=config.seed,
@@ -349,8 +369,8 @@ def _enter_phase(model, config: Config, inputs: Inputs, phase: str, fit: FitCall
         # one loaded the trained weights
         model.optimizer.finalize_variable_values(model.trainable_weights)
     transfer.set_phase(model, config, phase)
-    compile_model(model, transfer.phase_config(config, phase), _steps(config, inputs),
-                  inputs.splits.num_classes, dist)
+    _compile(model, transfer.phase_config(config, phase), _steps(config, inputs),
+             inputs.splits.num_classes, dist)
     fit.tracker.phase = phase
     for callback in fit.all:
         if isinstance(callback, ResumableCounters):
@@ -388,7 +408,7 @@ def _evaluate(run: RunDir, config: Config, inputs: Inputs, monitor: str, fit: Fi
                          if inputs.class_weight else None),
     }
     with distribution.local():  # the best model, freshly loaded, on one device
-        evaluate_run(run, inputs=inputs, extra=extra, console=console)
+        evaluate_run(run, inputs=inputs, extra=extra, console=console, page=config.report)
 
 
 def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str,
@@ -499,6 +519,16 @@ def _set_seed(config: Config) -> None:
         import tensorflow as tf  # the TensorFlow-only determinism switch
 
         tf.config.experimental.enable_op_determinism()
+
+
+def _compile(model, config: Config, steps: int, num_classes: int, dist: Distribution) -> None:
+    """`compile_model`, or for `--task boxes` (issue 19) the box loss and metrics."""
+    if config.get("task") == "boxes":
+        from zoo.boxes.model import compile_box_model
+
+        compile_box_model(model, config, steps, num_classes, dist)
+    else:
+        compile_model(model, config, steps, num_classes, dist)
 
 
 def _steps(config: Config, inputs: Inputs) -> int:
