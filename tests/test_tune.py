@@ -215,6 +215,11 @@ def test_the_study_writes_best_yaml_trials_csv_and_the_history(continued_study):
         assert int(row["epochs"]) == 2
     assert out.splitlines()[-1] == str(study)
     assert f"best: trial {best['number']}, val_accuracy " in out
+    # trials run without a report page; the best one gets its page at the end
+    pages = {r["number"]: (Path(r["run"]) / "report.html").is_file() for r in rows}
+    assert pages == {r["number"]: r["number"] == best["number"] for r in rows}
+    assert "best trial's report: " in out
+    assert config.report is True  # the trials' no-page setting stays out of best.yaml
 
 
 # ---------------------------------------------------------------------------------------------

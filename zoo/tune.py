@@ -337,6 +337,7 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
     ended = _optimize(study, objective, trials, timeout, folder, say)
     written = _write_results(study, base, space, folder, say, over=ended != TIMED_OUT)
     _print_best(study, base, space, folder, written, say)
+    _best_page(study, say)
     _check_end(study, objective, ended, name, folder)
     return folder
 
@@ -705,8 +706,12 @@ class _Objective:
         run_path = self.folder / TRIALS / run_name
         started = time.monotonic()
         try:
+            # A trial's report page (Grad-CAM of its worst images) costs seconds that many
+            # trials add up; trials skip it unless the base config asks for it, and the best
+            # trial gets its page at the end (_best_page).
+            report = self.base.report if "report" in self.base.explicit else False
             config = self.base.replace(**params, output=str(self.folder / TRIALS),
-                                       name=run_name)
+                                       name=run_name, report=report)
             validate(config)
             trial.set_user_attr("run", str(run_path))
             pruning = _pruning_callback(trial, self.base.monitor)
@@ -931,6 +936,26 @@ def _print_best(study, base: Config, space: dict[str, Param], folder: Path,
         say(f"best: trial {best.number}, {base.monitor} {_fmt(best.value)}: {shown} "
             f"({best.user_attrs.get('run', '')})")
     say("wrote " + ", ".join(str(p) for p in written))
+
+
+def _best_page(study, say) -> None:
+    """The best complete trial's report page (trials are run without one), unless it has
+    one; a page that cannot be made is a warning, not the study's failure."""
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return
+    run = study.best_trial.user_attrs.get("run")
+    if not run or not Path(run).is_dir() or (Path(run) / "report.html").exists():
+        return
+    from zoo.report import report_run
+
+    try:
+        with _quiet():
+            page = report_run(run)
+    except Exception as exc:  # noqa: BLE001 - the study's results are written already
+        logging.getLogger("zoo").warning("the best trial's report page was not written "
+                                         "(%s); 'zoo report %s' writes it", first_line(exc), run)
+        return
+    say(f"best trial's report: {page}")
 
 
 def _fmt(value: Any) -> str:

@@ -87,8 +87,12 @@ def test_interrupted_run_resumes_to_the_same_weights(zoo_cli, tmp_path):
     crashed = tmp_path / "crashed"
     assert json.loads((crashed / "checkpoint" / "state.json").read_text())["epoch"] == 1
 
-    result = zoo_cli("train", "--resume", crashed, "--epochs", "3")
+    result = zoo_cli("train", "--resume", crashed, "--epochs", "3", "--no-report")
     assert result.code == 0, result.err
+    # --no-report is where the run ends, not its plan: a resume may say it; no page is written
+    assert (tmp_path / "straight" / "report.html").is_file()
+    assert not (crashed / "report.html").exists()
+    assert yaml.safe_load((crashed / "config.yaml").read_text())["report"] is False
     history = json.loads((crashed / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
     steps = 2  # 128 images / 64
