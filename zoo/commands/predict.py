@@ -47,6 +47,8 @@ def run(args) -> int:
     for warning in predictor.warnings:
         print(f"zoo: warning: {warning}", file=sys.stderr)
     out, err = console(), console(stderr=True)
+    if predictor.card.task == "boxes":  # issue 19: a box (and class) per image, zoo.boxes
+        return _predict_boxes(args, paths, predictor, out)
     classified = skipped = 0
     from rich.progress import Progress
 
@@ -63,6 +65,29 @@ def run(args) -> int:
             bar.advance(task)
     if not classified:
         raise ZooRuntimeError(f"no image could be classified ({skipped} unreadable)")
+    return 0
+
+
+def _predict_boxes(args, paths, predictor, out) -> int:
+    """`zoo predict` of a boxes model: the box in each image's own pixels, and the class."""
+    from zoo.boxes.predict import predict_box_images, show_box_prediction
+    from zoo.predict.loop import Skipped
+
+    if args.tta or args.crop:
+        from zoo.errors import ZooError
+
+        raise ZooError("--tta and --crop are for classifiers; a boxes model letter-boxes each "
+                       "image as it was trained")
+    found = skipped = 0
+    for item in predict_box_images(predictor, paths, args.batch_size, args.output):
+        if isinstance(item, Skipped):
+            skipped += 1
+            print(f"zoo: warning: skipped {item.image}: {item.reason}", file=sys.stderr)
+        else:
+            found += 1
+            show_box_prediction(item.to_json(), args.json, out)
+    if not found:
+        raise ZooRuntimeError(f"no image could be read ({skipped} unreadable)")
     return 0
 
 
