@@ -9,9 +9,12 @@ from zoo.errors import ZooError
 
 
 def add_extractor_args(p, flag: str) -> None:
+    from zoo.features.bovw import DEFAULT_WORDS, DENSE_STEP
+
     p.add_argument(flag, required=True, metavar="NAME|RUN_DIR",
-                   help="pixels, colorhist, hog, lbp, hu, an ImageNet model ('zoo models "
-                   "--pretrained') or a run directory of 'zoo train'")
+                   help="pixels, colorhist, hog, lbp, hu, sift-bovw, rootsift-bovw, orb-bovw, "
+                   "an ImageNet model ('zoo models --pretrained') or a run directory of "
+                   "'zoo train'")
     p.add_argument("--layer", help="CNN layer whose output is the feature; without it, "
                    "the input of the model's last Dense layer")
     p.add_argument("--pooling", choices=POOLINGS,
@@ -20,6 +23,15 @@ def add_extractor_args(p, flag: str) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help="local weights file of an ImageNet model; without it, the "
                    "ImageNet weights (downloaded once into the Keras cache)")
+    p.add_argument("--words", type=int, metavar="K",
+                   help="bag of visual words: the codebook's size, learned by k-means on the "
+                   f"training split's descriptors; {DEFAULT_WORDS} when not given")
+    p.add_argument("--tfidf", action="store_true",
+                   help="bag of visual words: weight each word by its inverse document "
+                   "frequency on the training split")
+    p.add_argument("--dense", action="store_true",
+                   help=f"bag of visual words: describe a grid of keypoints every {DENSE_STEP} "
+                   "pixels instead of detected ones")
 
 
 def add_data_args(p) -> None:
@@ -63,12 +75,23 @@ def data_kwargs(args) -> dict:
 
 def extractor_from_args(name: str, args):
     """The extractor `add_extractor_args` named; Keras loads only for a CNN."""
+    from zoo.features.bovw import NAMES as BOVW
     from zoo.features.extractors import CLASSIC, get_extractor
 
-    classic = name.lower() in CLASSIC
+    key = name.lower()
+    classic = key in CLASSIC or key in BOVW
     if args.pooling is not None and classic:
-        raise ZooError(f"--pooling applies to CNN extractors, not to {name.lower()}")
+        raise ZooError(f"--pooling applies to CNN extractors, not to {key}")
+    if key not in BOVW:
+        for flag, given in (("--words", args.words is not None), ("--tfidf", args.tfidf),
+                            ("--dense", args.dense)):
+            if given:
+                raise ZooError(f"{flag} applies to bags of visual words ({', '.join(BOVW)}), "
+                               f"not to {key if classic else name}")
+    elif args.words is not None and args.words < 1:
+        raise ZooError(f"--words must be at least 1; got {args.words}")
     if not classic:
         load_keras()
     return get_extractor(name, layer=args.layer, pooling=args.pooling or "avg",
-                         weights=args.weights)
+                         weights=args.weights, words=args.words, tfidf=args.tfidf,
+                         dense=args.dense)

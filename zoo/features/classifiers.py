@@ -9,6 +9,8 @@ confusion_matrix.png:
     labels.json          class names and the extractor's input shape
     classifier.joblib    the fitted pipeline (scaler and classifier)
     extractor.keras      the feature model of a CNN extractor (classic ones need no file)
+    extractor.npz        the fitted state of a bag of visual words (its codebook, and IDF):
+                         the words `zoo predict` assigns are the ones the features used
     features.json        the extractor's description, the classifier and its parameters;
                          written last, it marks a features run (`zoo predict --model RUN`)
 
@@ -32,6 +34,8 @@ from zoo.choices import CLASSIFIERS
 from zoo.errors import ZooError
 
 log = logging.getLogger("zoo")
+
+EXTRACTOR_STATE = "extractor.npz"  # in a features run, beside classifier.joblib
 
 
 def make_pipeline(name: str, seed: int = 42):
@@ -179,7 +183,7 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     data = read_features(features_file)
     description = data.extractor
     if extractor is None:  # before fitting: fail fast if its source is gone
-        extractor = from_description(description)
+        extractor = from_description(description, arrays=data.arrays)
     if extractor.dim != data.features.shape[1]:
         raise ZooError(f"{features_file}: features have {data.features.shape[1]} values, the "
                        f"extractor {description['name']} gives {extractor.dim}")
@@ -211,6 +215,9 @@ def fit_features(features_file: str | Path, classifier: str, *, grid: bool = Fal
     if description["kind"] == "cnn":
         with atomic_path(run.extractor_model) as tmp:
             extractor.model.save(tmp)
+    if data.arrays:  # the fitted state the features were made with, not a refit
+        with atomic_path(run.path / EXTRACTOR_STATE) as tmp, open(tmp, "wb") as out:
+            np.savez(out, **data.arrays)
     preprocessing = description["preprocessing"] if description["kind"] == "cnn" else "raw"
     run.write_card(ModelCard(list(data.label_names), tuple(extractor.input_shape),
                              preprocessing=preprocessing, mean=None,
@@ -292,5 +299,12 @@ def open_features_run(run, classes: int) -> FeaturesModel:
     model_file = run.extractor_model if description["kind"] == "cnn" else None
     if model_file is not None and not model_file.is_file():
         raise ZooError(f"{run}: no {model_file.name}, the feature model its classifier needs")
-    extractor = from_description(description, model_file)
+    arrays = None
+    if description["kind"] == "bovw":
+        state_file = run.path / EXTRACTOR_STATE
+        if not state_file.is_file():
+            raise ZooError(f"{run}: no {EXTRACTOR_STATE}, the codebook its classifier needs")
+        with np.load(state_file, allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+    extractor = from_description(description, model_file, arrays)
     return FeaturesModel(extractor, joblib.load(run.classifier_file), classes)

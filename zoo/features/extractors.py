@@ -11,6 +11,12 @@ float32 features `(N, D)`. The classic descriptors (computed by OpenCV and sciki
                 64x64 gray image (Ojala et al. 2002), normalised to sum 1           26
     hu          the 7 Hu moments of the 64x64 gray image, log-scaled                7
 
+The bags of visual words (`zoo.features.bovw`) pool local descriptors over a codebook
+learned on the training split, and so must be fitted before they describe anything:
+
+    sift-bovw, rootsift-bovw, orb-bovw   word histograms of the 128x128 gray image,
+                                         L2-normalised                    K (--words, 256)
+
 A CNN extractor is a registered ImageNet model, or the best model of a `zoo train` run, cut at
 a layer (default: the input of its final `Dense`, the features its classifier sees), its 4-D
 output pooled (`avg`, `max` or `flatten`). Each extractor `describe()`s itself as a
@@ -241,10 +247,13 @@ def cnn_extractor(source: str, layer: str | None = None, pooling: str = "avg",
         try:
             spec = get_spec(source)
         except ZooError:
-            known = [*CLASSIC, *list_models(pretrained=True)]
+            from zoo.features.bovw import NAMES
+
+            known = [*CLASSIC, *NAMES, *list_models(pretrained=True)]
             close = difflib.get_close_matches(source.lower(), known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ZooError(f"unknown extractor '{source}'{hint} (one of {', '.join(CLASSIC)}, "
+            raise ZooError(f"unknown extractor '{source}'{hint} (one of "
+                           f"{', '.join([*CLASSIC, *NAMES])}, "
                            "an ImageNet model from 'zoo models --pretrained', or a run "
                            "directory)") from None
         if not spec.pretrained:
@@ -268,21 +277,46 @@ def cnn_extractor(source: str, layer: str | None = None, pooling: str = "avg",
 
 
 def get_extractor(name: str, layer: str | None = None, pooling: str = "avg",
-                  weights: str | None = None) -> Extractor:
+                  weights: str | None = None, words: int | None = None,
+                  tfidf: bool = False, dense: bool = False) -> Extractor:
     """The extractor `name`: a classic descriptor (`pixels`, `colorhist`, `hog`, `lbp`, `hu`),
-    a run directory of `zoo train` or an ImageNet model name (see `cnn_extractor`)."""
-    if name.lower() in CLASSIC:
+    a bag of visual words (`sift-bovw`, `rootsift-bovw`, `orb-bovw`; unfitted), a run
+    directory of `zoo train` or an ImageNet model name (see `cnn_extractor`).
+
+    Args:
+        name: the extractor.
+        layer, pooling, weights: a CNN's (see `cnn_extractor`).
+        words: a bag of visual words' codebook size. Defaults to `None`
+            (`zoo.features.bovw.DEFAULT_WORDS`).
+        tfidf: weight a bag of visual words by IDF. Defaults to `False`.
+        dense: a bag of visual words on a dense grid. Defaults to `False`.
+
+    Returns:
+        The extractor.
+    """
+    from zoo.features.bovw import DEFAULT_WORDS, NAMES, BoVW
+
+    key = name.lower()
+    if key in CLASSIC or key in NAMES:
         if layer:
-            raise ZooError(f"--layer applies to CNN extractors, not to {name.lower()}")
-        return CLASSIC[name.lower()]
+            raise ZooError(f"--layer applies to CNN extractors, not to {key}")
+        if key in NAMES:
+            return BoVW(key, DEFAULT_WORDS if words is None else words, tfidf, dense)
+        return CLASSIC[key]
     return cnn_extractor(name, layer, pooling, weights)
 
 
-def from_description(description: dict, model_file: str | Path | None = None) -> Extractor:
+def from_description(description: dict, model_file: str | Path | None = None,
+                     arrays: dict | None = None) -> Extractor:
     """Rebuild the extractor that `describe()` described; a CNN from `model_file` (the saved
-    feature model of a features run) when given, else from its source."""
+    feature model of a features run) when given, else from its source; a bag of visual
+    words from `arrays`, its fitted state (the features file's or the run's)."""
     if description["kind"] == "classic":
         return CLASSIC[description["name"]]
+    if description["kind"] == "bovw":
+        from zoo.features.bovw import BoVW
+
+        return BoVW.from_state(description, arrays or {})
     if model_file is None:
         try:
             layer = None if description.get("default_layer") else description["layer"]

@@ -6,6 +6,9 @@ Layout (HDF5):
     labels         int64 (N,)
     split          bytes (N,): b"train", b"val" or b"test", the split each row belongs to
     label_names    utf-8 strings, class names in label order
+    extractor/     the fitted state of an extractor that learns one on the train split (a bag
+                   of visual words: `codebook` (K, D) and, with TF-IDF, `idf` (K,)), absent
+                   for the others
     attributes     model, layer, pooling, dataset, preprocessing, input_shape, extractor (the
                    extractor's JSON description), rows, dim, zoo_version, and `complete`
 
@@ -20,8 +23,9 @@ import errno
 import json
 import logging
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +54,15 @@ COMPLETE = "complete"
 @dataclass
 class FeatureSet:
     """A features file, read whole: `features` (N, D), `labels` (N,), `split` (N,) of
-    `"train"`/`"val"`/`"test"`, `label_names`, and the file's attributes."""
+    `"train"`/`"val"`/`"test"`, `label_names`, the file's attributes, and `arrays`, the
+    fitted state of its extractor (empty for most)."""
 
     features: np.ndarray
     labels: np.ndarray
     split: np.ndarray
     label_names: list[str]
     attrs: dict
+    arrays: dict = field(default_factory=dict)
 
     def part(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.split == which
@@ -68,9 +74,11 @@ class FeatureSet:
 
 
 def write_features(path: str | Path, batches, label_names: list[str], attrs: dict,
-                   total: int | None = None, chunk_rows: int = 1024) -> int:
+                   total: int | None = None, chunk_rows: int = 1024,
+                   arrays: dict | None = None) -> int:
     """Write a features file from `batches`, an iterable of `(features (n, D), labels (n,),
-    split name)`; atomically, marked complete last. Returns the number of rows."""
+    split name)`, and `arrays`, the extractor's fitted state (its `extractor` group);
+    atomically, marked complete last. Returns the number of rows."""
     import h5py
 
     from zoo.io import atomic_hdf5
@@ -78,6 +86,10 @@ def write_features(path: str | Path, batches, label_names: list[str], attrs: dic
     rows = 0
     with atomic_hdf5(path) as (f, check):
         f.create_dataset("label_names", data=list(label_names), dtype=h5py.string_dtype())
+        if arrays:
+            group = f.create_group("extractor")
+            for key, value in arrays.items():
+                group.create_dataset(key, data=np.asarray(value, dtype=np.float32))
         for key, value in attrs.items():
             if key not in (COMPLETE, "rows", "dim"):  # those are this file's own, set last
                 f.attrs[key] = "" if value is None else value
@@ -137,9 +149,11 @@ def read_features(path: str | Path) -> FeatureSet:
         split = np.char.decode(np.asarray(f["split"][:]), "ascii")
         names = as_text(f["label_names"][:])
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        arrays = ({key: np.asarray(value[:], dtype=np.float32)
+                   for key, value in f["extractor"].items()} if "extractor" in f else {})
     if not (len(features) == len(labels) == len(split)) or features.ndim != 2:
         raise ZooError(f"{path}: features, labels and split differ in length")
-    return FeatureSet(features, labels, split, names, attrs)
+    return FeatureSet(features, labels, split, names, attrs, arrays)
 
 
 def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split: float,
@@ -149,10 +163,14 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
     """Extract the features of every image of `dataset` (train, val and test) into `output`.
 
     Images are read, transformed and extracted one batch at a time (the next batch loads while
-    one is extracted), so memory holds two batches whatever the dataset's size.
+    one is extracted), so memory holds two batches whatever the dataset's size. An extractor
+    that must be fitted (`needs_fit`, a bag of visual words) and is not yet is first fitted
+    on the train split alone (its images read batch by batch too), and its fitted state is
+    written with the features.
 
     Args:
-        extractor: an `Extractor` (`zoo.features.extractors.get_extractor`).
+        extractor: an `Extractor` (`zoo.features.extractors.get_extractor`); fitted here
+            when it needs to be.
         dataset: a dataset name (`zoo datasets`).
         output: the `.h5` file to write.
         seed, val_split, limit, data_dir, classes, per_class: as for
@@ -185,6 +203,10 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
                                     strict=True) if split is not None
             for start in range(0, len(split), batch_size)]
     total = sum(len(chunk) for _, _, chunk in jobs)
+    if not jobs:
+        raise ZooError(f"{splits.name}: no images to extract features from")
+    if getattr(extractor, "needs_fit", False) and not extractor.fitted:
+        _fit_on_train(extractor, splits.train, transform, batch_size, seed)
     description = extractor.describe()
     attrs = {"model": description["name"], "layer": description.get("layer") or "",
              "pooling": description.get("pooling") or "", "dataset": _resolved(splits.name),
@@ -207,13 +229,13 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
                     yield extractor(x), y, which
                 bar.advance(task, len(chunk))
 
-    if not jobs:
-        raise ZooError(f"{splits.name}: no images to extract features from")
+    state = getattr(extractor, "state", None)
     try:
         with Progress(console=Console(stderr=True), transient=True,
                       disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task(f"extracting {description['name']}", total=total)
-            write_features(output, batches(bar, task), splits.label_names, attrs, total=total)
+            write_features(output, batches(bar, task), splits.label_names, attrs, total=total,
+                           arrays=state() if state else None)
     except OSError as exc:
         if getattr(exc, "action", None) != "write" and not is_disk_full(exc):
             raise  # reading the dataset failed: the error names its own file
@@ -227,6 +249,38 @@ def extract(extractor, dataset: str, output: str | Path, *, seed: int, val_split
     else:
         listing.unlink(missing_ok=True)  # a list from an earlier extraction to the same file
     return output
+
+
+def _fit_on_train(extractor, train, transform, batch_size: int, seed: int) -> None:
+    """Fit `extractor` on the images of `train` alone (never validation or test), read batch
+    by batch as often as its `fit` asks."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from zoo.data.pipeline import load_batch
+
+    if train is None or not len(train):
+        raise ZooError(f"{extractor.name} learns its codebook on the training split, and "
+                       "this dataset has none")
+    chunks = [train.indices[start : start + batch_size]
+              for start in range(0, len(train), batch_size)]
+    name = extractor.describe()["name"]
+    with Progress(console=Console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+
+        def images():
+            task = bar.add_task(f"fitting {name} on the training split", total=len(train))
+            for chunk in chunks:
+                x, _ = load_batch(train, chunk, transform)
+                if len(x):
+                    yield x
+                bar.advance(task, len(chunk))
+
+        started = time.perf_counter()
+        extractor.fit(images, count=len(train), seed=seed)
+    log.info("%s: codebook of %d words learned on %d descriptors of %d training images in "
+             "%.1f s", name, extractor.dim, extractor.fit_descriptors, extractor.fit_images,
+             time.perf_counter() - started)
 
 
 def _resolved(dataset: str) -> str:
