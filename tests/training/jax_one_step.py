@@ -28,7 +28,7 @@ from zoo.config import Config  # noqa: E402
 from zoo.training.trainer import train  # noqa: E402
 
 PLAN = dict(model="minivggnet", dataset="digits", image_size="16,16", limit=32, batch_size=32,
-            epochs=1, lr=0.001)
+            epochs=1, lr=0.001, report=False)
 
 
 class Capture(keras.callbacks.Callback):
