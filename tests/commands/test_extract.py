@@ -8,6 +8,13 @@ import pytest
     (["--model", "hog", "--pooling", "max"], "--pooling applies to CNN extractors"),
     (["--model", "lenet"], "lenet has no ImageNet weights"),
     (["--model", "hogg"], "unknown extractor 'hogg'; did you mean hog"),
+    (["--model", "siftbovw"], "unknown extractor 'siftbovw'; did you mean sift-bovw"),
+    (["--model", "sift-bovw", "--pooling", "max"], "--pooling applies to CNN extractors, not "
+     "to sift-bovw"),
+    (["--model", "orb-bovw", "--layer", "x"], "--layer applies to CNN extractors, not to "
+     "orb-bovw"),
+    (["--model", "lbp", "--tfidf"], "--tfidf applies to bags of visual words"),
+    (["--model", "hu", "--dense"], "--dense applies to bags of visual words"),
 ])
 def test_bad_extractor_arguments_are_one_line(zoo_cli, tmp_path, argv, message):
     result = zoo_cli("extract", *argv, "--dataset", "digits", "--output", tmp_path / "f.h5")

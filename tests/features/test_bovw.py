@@ -177,6 +177,12 @@ def test_the_codebook_is_learned_on_the_training_split_alone(zoo_cli, tmp_path, 
     x = np.stack([checkerboard(i).astype(np.float32) for i in range(6)])
     stored = {row.tobytes() for row in data.features[test_rows]}
     assert {row.tobytes() for row in rebuilt(x)} == stored
+    # fit-features on the file keeps those words in its run, for zoo predict
+    result = zoo_cli("fit-features", out, "--classifier", "knn", "--output", tmp_path,
+                     "--name", "run")
+    assert result.code == 0, result.err
+    with np.load(tmp_path / "run" / "extractor.npz") as saved:
+        np.testing.assert_array_equal(saved["codebook"], data.arrays["codebook"])
 
 
 def test_predict_through_a_baseline_run_uses_the_stored_words(zoo_cli, tmp_path):

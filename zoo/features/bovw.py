@@ -22,9 +22,12 @@ with the features (the features file's `extractor` group) and with a features ru
 Input: every image is described at 128x128 gray. Fashion-MNIST's 28x28 images yield about
 1 SIFT keypoint at their own size and about 33 once upscaled (113 ORB keypoints), while
 larger sizes add time but few keypoints. `dense` replaces the detector by a grid of upright
-keypoints every 8 pixels (16-pixel support): up to 225 a 128x128 image for SIFT and
-RootSIFT, 169 for ORB (whose patch must stay inside the image); those on a flat patch (no
-gradient: a zero descriptor) are left out, as a detector would.
+keypoints every 8 pixels, whose descriptors read a 32x32 window (SIFT, RootSIFT) or ORB's
+15x15 patch, and stay inside the image: up to 169 a 128x128 image; those on a flat window
+(no gradient: a zero descriptor) are left out, as a detector would, so a blank image has
+none. On 500 Fashion-MNIST images against 500 (128 words), dense SIFT's k-NN accuracy was
+0.68, 0.71, 0.73, 0.74 and 0.74 with windows of 16, 24, 32, 48 and 64 pixels, against 0.35
+for detected keypoints; ORB's 0.59 dense (0.60 with 31-pixel patches) against 0.38.
 
 Histogram: the count of each word among the image's descriptors (times its IDF with
 `tfidf`), L2-normalised. L2, not L1: k-NN on L2-normalised histograms ranks by cosine
@@ -56,7 +59,7 @@ NAMES = ("sift-bovw", "rootsift-bovw", "orb-bovw")
 DEFAULT_WORDS = 256
 SIZE = 128  # the side of the gray image every descriptor is computed on
 DENSE_STEP = 8  # pixels between dense keypoints
-DENSE_SUPPORT = 16  # a dense SIFT keypoint's diameter in pixels
+DENSE_SUPPORT = 32  # the side of a dense SIFT descriptor's window in pixels
 ORB_PATCH = 15  # ORB's patch (and edge threshold): 31, its default, leaves 5% of
 # upscaled Fashion-MNIST images without a keypoint at 128x128; 15 leaves under 1%
 MAX_FIT_DESCRIPTORS = 100_000
@@ -118,9 +121,12 @@ class BoVW:
         import numpy as np
 
         # ORB drops keypoints whose rotated patch would leave the image: keep the grid inside
-        margin = DENSE_STEP * 2 if self.name == "orb-bovw" else DENSE_SUPPORT // 2
+        margin = ORB_PATCH if self.name == "orb-bovw" else DENSE_SUPPORT // 2
         half = DENSE_SUPPORT // 2
-        return [cv2.KeyPoint(float(x), float(y), DENSE_SUPPORT, 0)
+        # OpenCV's SIFT descriptor spans 4 cells of 3 x size / 2 pixels: this size makes them
+        # span the support (a keypoint of size 16 would read a 96-pixel window, 10x slower)
+        size = DENSE_SUPPORT / 6 if self.name != "orb-bovw" else DENSE_SUPPORT
+        return [cv2.KeyPoint(float(x), float(y), size, 0)
                 for y in range(margin, SIZE - margin + 1, DENSE_STEP)
                 for x in range(margin, SIZE - margin + 1, DENSE_STEP)
                 if np.ptp(gray[max(0, y - half) : y + half, max(0, x - half) : x + half]) > 0]
