@@ -64,6 +64,7 @@ ORB_PATCH = 15  # ORB's patch (and edge threshold): 31, its default, leaves 5% o
 # upscaled Fashion-MNIST images without a keypoint at 128x128; 15 leaves under 1%
 MAX_FIT_DESCRIPTORS = 100_000
 IDF_NAME, CODEBOOK_NAME = "idf", "codebook"
+DESCRIPTORS = {"sift-bovw": "SIFT", "rootsift-bovw": "RootSIFT", "orb-bovw": "ORB"}
 
 
 class BoVW:
@@ -120,12 +121,14 @@ class BoVW:
         import cv2
         import numpy as np
 
-        # ORB drops keypoints whose rotated patch would leave the image: keep the grid inside
-        margin = ORB_PATCH if self.name == "orb-bovw" else DENSE_SUPPORT // 2
-        half = DENSE_SUPPORT // 2
-        # OpenCV's SIFT descriptor spans 4 cells of 3 x size / 2 pixels: this size makes them
-        # span the support (a keypoint of size 16 would read a 96-pixel window, 10x slower)
-        size = DENSE_SUPPORT / 6 if self.name != "orb-bovw" else DENSE_SUPPORT
+        if self.name == "orb-bovw":
+            # ORB drops keypoints whose rotated patch would leave the image: keep inside
+            margin, half, size = ORB_PATCH, ORB_PATCH // 2 + 1, ORB_PATCH
+        else:
+            # OpenCV's SIFT descriptor spans 4 cells of 3 x size / 2 pixels: size / 6 makes
+            # them span the window (a keypoint of size 32 would read a 192-pixel one)
+            margin = half = DENSE_SUPPORT // 2
+            size = DENSE_SUPPORT / 6
         return [cv2.KeyPoint(float(x), float(y), size, 0)
                 for y in range(margin, SIZE - margin + 1, DENSE_STEP)
                 for x in range(margin, SIZE - margin + 1, DENSE_STEP)
@@ -197,7 +200,7 @@ class BoVW:
         sample = np.concatenate(kept) if kept else np.zeros((0, 1), np.float32)
         if len(sample) < self.words:
             raise ZooError(f"--words {self.words} is more than the {len(sample)} "
-                           f"{self.name.removesuffix('-bovw').upper()} descriptors of the "
+                           f"{DESCRIPTORS[self.name]} descriptors of the "
                            f"{images} training images; give fewer words (or more images)")
         # distinct descriptors fewer than K leave duplicate centres: scikit-learn says so
         kmeans = MiniBatchKMeans(n_clusters=self.words, random_state=seed, n_init=3,
@@ -221,9 +224,12 @@ class BoVW:
 
         if not len(found):
             return np.zeros(0, np.int64)
-        codebook = self.codebook
+        # in float64: a product's rounding may depend on how many rows it has (BLAS blocks
+        # by size), and a batch of extraction and one of zoo predict differ; 1e-16 relative
+        # errors leave only exact ties to chance, so an image gets the same words in both
+        codebook = self.codebook.astype(np.float64)
         # |d - c|^2 = |d|^2 - 2 d.c + |c|^2; |d|^2 is the same for every c of one d
-        distances = (codebook * codebook).sum(axis=1) - 2.0 * found @ codebook.T
+        distances = (codebook * codebook).sum(axis=1) - 2.0 * (found @ codebook.T)
         return np.argmin(distances, axis=1)
 
     # -- describing -------------------------------------------------------------------------
@@ -235,7 +241,8 @@ class BoVW:
         found = [self.descriptors(gray) for gray in self._grays(np.asarray(images))]
         owner = np.repeat(np.arange(len(found)), [len(d) for d in found])
         # one assignment for the whole batch: a matrix product per image costs more in calls
-        words = self._words(np.concatenate(found)) if len(owner) else owner
+        words = (self._words(np.concatenate(found).astype(np.float64)) if len(owner)
+                 else owner)
         counts = np.zeros((len(found), self.words), np.float32)
         np.add.at(counts, (owner, words), 1.0)
         return counts
@@ -265,7 +272,7 @@ class BoVW:
         return arrays
 
     def describe(self) -> dict:
-        detector = self.name.removesuffix("-bovw").upper().replace("ROOTSIFT", "RootSIFT")
+        detector = DESCRIPTORS[self.name]
         keypoints = f"dense every {DENSE_STEP} px" if self.dense else "detected keypoints"
         return {"kind": "bovw", "name": self.name, "input_shape": list(self.input_shape),
                 "dim": self.dim, "layer": None, "pooling": None, "words": self.words,
