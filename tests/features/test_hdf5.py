@@ -144,3 +144,19 @@ def test_a_subset_of_classes(zoo_cli, tmp_path):
     data = read_features(out)
     assert data.label_names == ["3", "8"] and set(data.labels) == {0, 1}
     assert (data.split == "train").sum() == 40
+
+
+def test_an_extractors_fitted_state_is_stored_beside_the_features(tmp_path):
+    from zoo.features.hdf5 import write_features
+
+    codebook = np.arange(12, dtype=np.float32).reshape(3, 4)
+    rows = [(np.eye(3, dtype=np.float32), np.arange(3), "train")]
+    write_features(tmp_path / "a.h5", rows, ["a", "b", "c"], {"model": "m"},
+                   arrays={"codebook": codebook})
+    data = read_features(tmp_path / "a.h5")
+    assert set(data.arrays) == {"codebook"}
+    np.testing.assert_array_equal(data.arrays["codebook"], codebook)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        assert list(f["extractor"]) == ["codebook"]
+    write_features(tmp_path / "b.h5", rows, ["a", "b", "c"], {"model": "m"})
+    assert read_features(tmp_path / "b.h5").arrays == {}
