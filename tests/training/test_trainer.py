@@ -115,7 +115,7 @@ def test_mixed_precision_run_resumes_exactly(zoo_cli, tmp_path, precision, compu
 
     flags = {"model": "minivggnet", "dataset": "digits", "epochs": 2, "batch_size": 32,
              "lr": 0.05, "lr_schedule": "time", "lr_decay": 0.01, "precision": precision,
-             "limit": 128, "seed": 2, "output": str(tmp_path)}
+             "limit": 128, "seed": 2, "output": str(tmp_path), "report": False}
     try:
         straight = train(resolve(None, {**flags, "name": "straight"}))
         with pytest.raises(Crash):
@@ -209,13 +209,14 @@ def test_datasets_command(zoo_cli, tmp_path):
 @pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_lenet_learns_real_fashion_mnist(zoo_cli, tmp_path):
-    result = zoo_cli("train", "--model", "lenet", "--dataset", "fashion_mnist", "--epochs", "3",
-                     "--limit", "10000", "--optimizer", "adam", "--lr", "0.001",
-                     "--batch-size", "64", "--output", tmp_path, "--name", "fm")
+    # 4,000 images of each split, 2 epochs: 0.796 on an AMD EPYC (a constant guess is 0.10)
+    result = zoo_cli("train", "--model", "lenet", "--dataset", "fashion_mnist", "--epochs", "2",
+                     "--limit", "4000", "--optimizer", "adam", "--lr", "0.001",
+                     "--batch-size", "64", "--output", tmp_path, "--name", "fm", "--no-report")
     assert result.code == 0, result.err
     metrics = json.loads((tmp_path / "fm" / "metrics.json").read_text())
-    assert metrics["split"] == "test" and metrics["images"] == 10000
-    assert metrics["accuracy"] > 0.80, metrics["accuracy"]
+    assert metrics["split"] == "test" and metrics["images"] == 4000
+    assert metrics["accuracy"] > 0.75, metrics["accuracy"]
 
 
 def test_sigkill_at_any_moment_leaves_a_resumable_run(zoo_subprocess, tmp_path):
