@@ -208,7 +208,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
 
         if tta:
             raise ZooError("--tta is for classifiers; a boxes run evaluates without it")
-        return evaluate_boxes_run(run, dataset, split, inputs, extra, console)
+        return evaluate_boxes_run(run, dataset, split, inputs, extra, console, page)
     if inputs is None:
         inputs = run_inputs(run, labels, dataset)
         saved = run.read_metrics()

@@ -389,6 +389,8 @@ def export(source: str, fmt: str, output: str | Path | None = None, weights: str
     from zoo.predict.loop import predict_images
 
     def probabilities(predictor) -> np.ndarray:
+        if predictor.card.task == "boxes":  # issue 19: the raw outputs, box then classes
+            return predictor.predict(np.stack([image for _, image in pairs]), VERIFY_BATCH)
         return np.stack([r.probabilities for r in predict_images(predictor, pairs,
                                                                  VERIFY_BATCH)])
 

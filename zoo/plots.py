@@ -60,14 +60,17 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     has_lr = any("lr" in row for row in history)
     fig, axes = plt.subplots(3 if has_lr else 2, 1, figsize=(8, 9 if has_lr else 7),
                              sharex=True, height_ratios=[3, 3, 1.4] if has_lr else [1, 1])
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=False):
+    # a boxes run (issue 19, zoo.boxes) has no accuracy: its second panel is the mean IoU
+    boxes = any("iou" in row for row in history) and not any("accuracy" in row
+                                                            for row in history)
+    for ax, metric in zip(axes, ("loss", "iou" if boxes else "accuracy"), strict=False):
         for prefix, style in (("", "-"), ("val_", "--")):
             key = prefix + metric
             values = [row.get(key, float("nan")) for row in history]
             if any(v == v for v in values):
                 ax.plot(epochs, values, style, marker="o", markersize=3,
                         label="validation" if prefix else "train")
-        ax.set_ylabel(metric)
+        ax.set_ylabel("mean IoU" if metric == "iou" else metric)
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
     if has_lr:

@@ -535,6 +535,10 @@ def report_run(run_dir: str | Path, output: str | Path | None = None, top: int =
         raise ZooError(f"{path}: no such run directory")
     run = RunDir(path)
     metrics = _read_json_dict(run.metrics_file)
+    if run.labels_file.is_file() and run.read_card().task == "boxes":  # issue 19: zoo.boxes
+        from zoo.boxes.report import report_box_run
+
+        return report_box_run(RunDir.open(path), output, dataset, split)
     if _kind(run, metrics) == "features":
         if dataset:
             raise ZooError(f"{path} is a features run: its classifier reports on the rows of "

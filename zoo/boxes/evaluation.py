@@ -128,12 +128,18 @@ def _rows_csv(rows: list[dict]) -> str:
 
 
 def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inputs=None,
-                       extra: dict | None = None, console=None) -> dict:
+                       extra: dict | None = None, console=None, page: bool | dict = True,
+                       write: bool = True):
     """`zoo.evaluation.evaluate_run` for a run of `--task boxes`: evaluate its best model and
-    write metrics.json, box_predictions.csv and the skipped list into it.
+    write metrics.json, box_predictions.csv, the skipped list and (with `page`) the report
+    page, report.html (`zoo.boxes.report`), into it.
 
     With `dataset` (another `boxes:` set with the same classes) every image of it is
     evaluated (split `all`), since a separate set has nothing to hold out.
+
+    Returns:
+        The metrics written; with `write=False` nothing is written and the result is
+        `(metrics, rows of box_predictions.csv)` (`zoo report`).
     """
     import zoo.boxes.model  # noqa: F401  (registers the box loss and metrics)
     from zoo.config import Config
@@ -143,7 +149,14 @@ def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inp
     labels = run.read_card()
     config = Config(run.read_config())
     if inputs is None:
-        inputs = run_inputs(run, labels, dataset)
+        if dataset:  # a separate set: all of it is evaluated, nothing is held out
+            from zoo.inputs import prepare
+
+            inputs = prepare(config.replace(dataset=dataset, val_split=0.0, class_weight=None),
+                             mean=labels.mean, preprocessing=labels.preprocessing)
+            inputs.check_classes(labels, str(run))
+        else:
+            inputs = run_inputs(run, labels)
         saved = run.read_metrics()
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
                                            "stopped", "model")}
@@ -161,6 +174,8 @@ def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inp
     metrics, rows = evaluate_boxes(model, chosen, inputs.eval_transform, list(labels.names),
                                    config.get("box_loss", "mse"))
     skipped = {**run.read_skipped(), **inputs.skipped_files()}
+    if not write:
+        return {**metrics, "split": which, "skipped_files": len(skipped)}, rows
     try:
         if skipped:
             run.write_skipped(skipped)
@@ -175,6 +190,15 @@ def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inp
     except OSError as exc:
         raise from_os_error(exc, "write", exc.filename or run,
                             then=f"'zoo evaluate {run}' writes the report") from None
+    if page:
+        from zoo.boxes.report import write_box_page
+        from zoo.errors import first_line
+
+        try:  # the metrics are written: a page that fails is a warning, as for classifiers
+            write_box_page(run, metrics, rows)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("the report page was not written (%s); 'zoo report %s' tries again",
+                        first_line(exc), run)
     if console is not None:
         print_box_summary(metrics, console)
     if not math.isfinite(metrics["loss"]):
