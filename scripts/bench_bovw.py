@@ -31,8 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_EXTRACTORS = ("hog", "sift-bovw", "rootsift-bovw", "orb-bovw", "sift-bovw:dense",
-                      "rootsift-bovw:dense", "orb-bovw:dense", "rootsift-bovw:tfidf")
+# hog last: the linear SVM on its 1,764 standardised values takes minutes to converge
+DEFAULT_EXTRACTORS = ("sift-bovw", "rootsift-bovw", "orb-bovw", "sift-bovw:dense",
+                      "orb-bovw:dense", "rootsift-bovw:dense", "rootsift-bovw:tfidf", "hog")
 
 
 def cpu_model() -> str:
