@@ -12,15 +12,15 @@ Parts, in the order they run (issues 17 and 18):
 
 - `fast_preset`: `zoo train --config configs/fast_fashion_mnist.yaml` (`--config`), as it is,
   on Fashion-MNIST. Time to 0.93: the seconds from spawning the process until the
-  history.json row of the first epoch whose validation accuracy (test accuracy where the run
-  has no validation split) reaches `--target` appears (polled every 0.2 s), that epoch, and
-  the training seconds up to it; also the whole process's seconds and its test accuracy.
+  history.json row of the first epoch whose validation accuracy reaches `--target` appears
+  (polled every 0.2 s), that epoch, and the training seconds up to it; also the whole
+  process's seconds and its test accuracy (zoo's final evaluation).
 - `float32`, `mixed_bfloat16`: the same preset, `--epochs 2 --precision P`.
 - `memory_zoo`, `memory_plain`: issue 18's in-memory comparison (scripts/bench_fit.py):
   MiniVGGNet on a synthetic CIFAR-10-shaped set in CIFAR-10's file layout (50,000 train of
   which zoo holds 10% out, 10,000 test), 3 epochs, batch 64, SGD 0.01 momentum 0.9 Nesterov,
   seed 1: the `zoo train` command against a plain `model.fit` on zoo's splits as float32
-  arrays (exported by bench_fit's export worker, not timed).
+  arrays (exported beforehand through zoo's data code, not timed).
 - `folder_zoo_S`, `folder_plain_S` for S in 64 and 224: issue 18's folder comparison
   (scripts/bench_folder.py): 2,000 synthetic 1024x768 JPEG photos in two classes, 3 epochs,
   batch 64: `zoo train --dataset folder:PHOTOS --image-size S,S` against the plain
@@ -49,10 +49,10 @@ network. Before a session spends device time, here, in the repository's root:
 
     .venv/bin/python scripts/bench_gpu.py --prepare
 
-writes `.bench_gpu/` (ignored through .git/info/exclude): the wheels of Keras and what it
-and the grain path need that the machine lacks (keras, namex, optree, pydot, grain,
-array-record, portpicker, importlib-resources, for CPython 3.12 on x86-64) and a copy of
-Debian's Fashion-MNIST files, about 38 MiB of the 64 MiB that may travel. Then one call of the
+writes `.bench_gpu/` (ignored through .git/info/exclude): the wheels of Keras and what it,
+zoo and the grain path need that the machine lacks (keras, namex, optree, pydot, imutils,
+grain, array-record, portpicker, importlib-resources, for CPython 3.12 on x86-64) and a copy of
+Debian's Fashion-MNIST files: 36.5 MiB of the 64 MiB that may travel. Then one call of the
 device tool's `run`, with `carry=[".bench_gpu"]` and `timeout_s=500`, and this command:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target
@@ -62,6 +62,10 @@ device tool's `run`, with `carry=[".bench_gpu"]` and `timeout_s=500`, and this c
 
 (one line; `give_back` right after). Its output ends with the markdown table, and $OUT
 holds bench_gpu.json, bench_gpu.md and log.txt.
+
+Rehearsed without a GPU: in a CPython 3.12 virtualenv holding jax 0.11.2 (the GPU machine's
+version) and the machine's other packages but no TensorFlow and no zoo install, that command
+with `--tiny` added ran every part, the grain path included.
 """
 
 from __future__ import annotations
@@ -114,13 +118,14 @@ PREPARED = ROOT / ".bench_gpu"
 # numpy, jax, h5py, absl-py, rich, ml-dtypes, pillow, opencv, scikit-learn, matplotlib, ...).
 WHEELS = ("keras==3.15.1", "namex==0.1.0", "optree==0.20.0", "pydot==4.0.1", "grain==0.2.18",
           "array-record==0.8.6", "portpicker==1.6.0", "importlib-resources==7.1.0")
+SOURCE_ONLY = ("imutils==0.5.4",)  # zoo's folder listing; PyPI has only its sdist: built here
 SMI_QUERY = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used",
              "--format=csv,noheader,nounits", "-lms", "200"]
 
 # The sizes of a full run (an H100 or H200) and of --tiny (the test, on 2 CPU cores).
 FULL = {"cifar_train": 50_000, "cifar_test": 10_000, "photos": 2_000, "photo_size": (1024, 768),
         "image_sizes": (64, 224), "epochs": 3, "precision_epochs": 2, "batch_size": 64,
-        "fashion": None, "caps": {"fast_preset": 180, "precision": 75, "memory": 75,
+        "fashion": None, "caps": {"fast_preset": 180, "precision": 75, "memory": 90,
                                   "folder": 75}, "min_start_s": 30}
 TINY = {"cifar_train": 192, "cifar_test": 64, "photos": 48, "photo_size": (96, 72),
         "image_sizes": (16,), "epochs": 2, "precision_epochs": 2, "batch_size": 32,
@@ -375,8 +380,7 @@ def run_process(command: list[str], env: dict, bound: float, run_dir: Path | Non
                 code = os.waitstatus_to_exitcode(status)
                 break
             if time.perf_counter() - start > bound:
-                stop_group(process)
-                _, _, usage = os.wait4(process.pid, 0)
+                _, usage = stop_group(process.pid)
                 break
             time.sleep(0.2)
         seconds = time.perf_counter() - start
@@ -406,18 +410,22 @@ def poll_history(path: Path, rows: list, seen_mtime, start_wall: float):
     return merged, mtime
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the part's whole session, SIGKILL it 5 s later if still there."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+def stop_group(pid: int):
+    """SIGTERM the part's whole session (it leads one), SIGKILL it 5 s later if still there;
+    reap it: its wait status and resource usage."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
+            pass
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage
             time.sleep(0.1)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage
 
 
 def zoo_result(done: dict, target: float) -> dict:
@@ -726,11 +734,13 @@ def markdown(report: dict) -> str:
               if gpu.get("name") else f"no GPU (nvidia-smi: {gpu.get('error', 'absent')}); "
               f"CPU {env['cpu']}")
     v = env["versions"]
+    tensorflow = ("blocked (--without-tensorflow)" if report["without_tensorflow"]
+                  else v["tensorflow"] or "absent")
     lines = [f"# bench_gpu{' --tiny' if report['tiny'] else ''}: zoo with KERAS_BACKEND="
              f"{env['backend']}", "",
              f"Device: {device}; jax {v['jax']} (jaxlib {v['jaxlib']}), keras {v['keras']}, "
-             f"numpy {v['numpy']}, Python {v['python']}, tensorflow "
-             f"{v['tensorflow'] or 'absent'}; {env['cpus']} CPUs; {report['date']}.", ""]
+             f"numpy {v['numpy']}, Python {v['python']}, tensorflow {tensorflow}, grain "
+             f"{v['grain'] or 'absent'}; {env['cpus']} CPUs; {report['date']}.", ""]
     lines += [f"- {note}" for note in report["notes"]] + [""]
     lines += ["| part | images/s | wall s | GPU util % median / p10, last epoch | GPU util % "
               "median, whole run | GPU MiB peak | computes on | notes |",
@@ -804,6 +814,8 @@ def prepare() -> None:
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                     "--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
                     *platforms, "-d", str(wheels), *WHEELS], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
+                    *SOURCE_ONLY], check=True)
     if all((DEBIAN_FASHION / f).is_file() for f in FASHION_FILES):
         (PREPARED / "fashion-mnist").mkdir(exist_ok=True)
         for f in FASHION_FILES:
@@ -865,6 +877,13 @@ def main(argv: list[str] | None = None) -> int:
     args.config_given = args.config is not None
     args.config = str(Path(args.config).resolve()) if args.config else str(DEFAULT_CONFIG)
     sizes = TINY if args.tiny else FULL
+    known = {"fast_preset", "precision", "float32", "mixed_bfloat16", "memory", "memory_zoo",
+             "memory_plain", "folder"} | {f"folder_{kind}_{size}" for kind in ("zoo", "plain")
+                                          for size in sizes["image_sizes"]}
+    unknown = sorted(set(args.parts or ()) - known)
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)}; choose from "
+                     f"{', '.join(sorted(known))}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -877,7 +896,12 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(args, sizes, Path(tmp))
         parts = bench.run()
         notes = bench.notes
-    report = {"tiny": args.tiny, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    if env["gpu"].get("name") and args.backend == "jax":
+        notes.append("GPU MiB peak is nvidia-smi's memory.used: JAX takes 75% of the GPU's "
+                     "memory for its pool as a process starts, so it shows the pool, not what "
+                     "the part needs")
+    report = {"tiny": args.tiny, "without_tensorflow": args.without_tensorflow,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "budget_s": args.budget_s, "target": args.target, "config": args.config,
               "image_sizes": list(sizes["image_sizes"]), "environment": env, "notes": notes,
               "total_s": time.perf_counter() - bench.start, "parts": parts}

@@ -11,15 +11,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_gpu.py"
+# A stand-in for nvidia-smi: its two queries, the sampling one printing a line every 0.2 s
+FAKE_SMI = """#!/bin/sh
+case "$*" in
+  *name,driver_version*) echo "Fake GPU, 999.1, 1024" ;;
+  *utilization.gpu*) while :; do echo "37, 512"; echo "[N/A], [N/A]"; sleep 0.2; done ;;
+  *) exit 9 ;;
+esac
+"""
 PARTS = ["fast_preset", "float32", "mixed_bfloat16", "memory_zoo", "memory_plain",
          "folder_zoo_16", "folder_plain_16"]
 
 
 def test_tiny_run_reports_every_part(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(FAKE_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    env = {**os.environ, "KERAS_BACKEND": "jax",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--without-tensorflow",
                            "--out", str(tmp_path), "--work", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
     report = json.loads((tmp_path / "bench_gpu.json").read_text())
@@ -30,7 +43,9 @@ def test_tiny_run_reports_every_part(tmp_path):
             continue
         assert part["status"] == "ok", (name, part.get("reason"), part.get("output_tail"))
         assert part["images_per_second"] > 0 and part["wall_s"] > 0, name
-        assert part["gpu_whole"] is None  # no nvidia-smi here: n/a, not zeros
+        # the sampler read the fake nvidia-smi's lines (its "[N/A]" ones skipped)
+        assert part["gpu_whole"]["util_median"] == 37 and part["gpu_whole"]["util_p10"] == 37
+        assert part["gpu_whole"]["memory_mib_max"] == 512 and part["gpu_whole"]["samples"] > 1
     fast = report["parts"]["fast_preset"]
     assert fast["accuracy_key"] == "val_accuracy" and 0 < fast["best_accuracy"] <= 1
     assert fast["epochs_done"] == 2 and len(fast["epoch_seconds"]) == 2
@@ -40,11 +55,15 @@ def test_tiny_run_reports_every_part(tmp_path):
     assert report["parts"]["memory_plain"]["backend"] == "jax"
     assert report["parts"]["folder_plain_16"]["format"] in ("tf", "grain")
     assert report["environment"]["backend"] == "jax"
+    assert report["environment"]["gpu"] == {"name": "Fake GPU", "driver": "999.1",
+                                            "memory_mib": 1024}
 
     table = (tmp_path / "bench_gpu.md").read_text()
     assert "| part | images/s | wall s | GPU util % median / p10, last epoch |" in table
     for name in PARTS:
-        assert re.search(rf"^\| {name} \| [\d,]+ \| [\d.,]+ \| n/a \|", table, re.MULTILINE), name
+        row = rf"^\| {name} \| [\d,]+ \| [\d.,]+ \| (37 / 37|n/a) \| 37 \| 512 \|"
+        assert re.search(row, table, re.MULTILINE), name
+    assert "Device: Fake GPU (1024 MiB, driver 999.1)" in table
     assert "bench_gpu.md" in done.stdout
 
 
