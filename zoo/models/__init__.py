@@ -17,6 +17,7 @@ from zoo.models.registry import (  # noqa: I001
 from zoo.models import (
     alexnet,
     applications,
+    fastnet,
     googlenet,
     lenet,
     minivggnet,
@@ -33,6 +34,7 @@ __all__ = [
     # the family modules, imported for their registrations
     "alexnet",
     "applications",
+    "fastnet",
     "googlenet",
     "lenet",
     "minivggnet",
