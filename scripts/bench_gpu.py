@@ -284,8 +284,9 @@ def worker_env() -> dict:
     if facts["backend"] == "jax":
         import jax
 
-        device = jax.devices()[0]
-        facts.update(jax=jax.__version__, device=f"{device.platform}: {device.device_kind}")
+        device = jax.devices()[0]  # named as zoo names it ("gpu:0"), its kind beside
+        facts.update(jax=jax.__version__, device=f"{device.platform}:{device.id}",
+                     device_kind=device.device_kind)
     return facts
 
 
@@ -361,11 +362,11 @@ def worker_folder(args) -> dict:
 # running one part
 
 
-def run_process(command: list[str], env: dict, bound: float, run_dir: Path | None,
-                target: float) -> dict:
+def run_process(command: list[str], env: dict, bound: float, run_dir: Path | None) -> dict:
     """Run `command` in a session of its own for at most `bound` seconds; while it runs,
     note when each row of `run_dir/history.json` appears. Its wall seconds, CPU seconds,
-    peak RSS, output, exit code (None: killed at the bound) and the rows with their times."""
+    peak RSS, output, exit code (None: killed at the bound) and the rows with their times
+    (all within the 0.2 s poll)."""
     start, start_wall = time.perf_counter(), time.time()
     rows, seen_mtime, code, usage = [], None, None, None
     history = run_dir / "history.json" if run_dir else None
@@ -659,9 +660,13 @@ class Bench:
                               f"{self.args.budget_s:.0f} left, under the "
                               f"{self.sizes['min_start_s']} s a part needs to start"}
         try:
-            command, run_dir, *env = make(name)
-        except (RuntimeError, OSError) as exc:
-            return {**part, "status": "failed", "reason": str(exc)}
+            command, run_dir, *env = make(name)  # makes the part's data on first use
+        except Exception as exc:  # its data could not be made: the other parts still run
+            return {**part, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        if self.left() < self.sizes["min_start_s"]:
+            return {**part, "status": "skipped",
+                    "reason": f"budget: {max(self.left(), 0):.0f} s left after making its "
+                              f"data, under the {self.sizes['min_start_s']} s a part needs"}
         if name.startswith("fast_preset") or group == "precision":
             config = command[command.index("--config") + 1]
             if not Path(config).is_file():
@@ -671,8 +676,7 @@ class Bench:
         print(f"[{time.perf_counter() - self.start:6.1f} s] {name}: {what} (at most "
               f"{bound:.0f} s)", flush=True)
         with GpuSampler() as sampler:
-            done = run_process(command, env[0] if env else self.env, bound, run_dir,
-                               self.args.target)
+            done = run_process(command, env[0] if env else self.env, bound, run_dir)
         part.update(wall_s=done["wall_s"], cpu_s=done["cpu_s"],
                     peak_rss_mib=done["peak_rss_mib"])
         figures = zoo_result(done, self.args.target) if run_dir else plain_result(done)
