@@ -62,3 +62,37 @@ def test_the_box_head_replaces_the_classifier():
     assert "predictions" not in [layer.name for layer in model.layers]
     alone = add_box_head(build_model("lenet5", (32, 32, 1), 2), 1, "boxes")
     assert alone.output_shape == (None, 4)  # one class: no class head
+
+
+def test_metrics_and_loss_give_the_same_values_on_jax():
+    """keras.ops only: the JAX backend (a subprocess: Keras fixes its backend at import)
+    computes the hand-checked values above."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (pip install -e '.[jax]')")
+    code = (
+        "import json, numpy as np\n"
+        "from tests.boxes.test_model import TRUE, PRED, _value\n"
+        "from zoo.boxes.model import BoxIoU, BoxIoUAbove, BoxClassAccuracy, BoxLoss\n"
+        "import keras\n"
+        "print(json.dumps({'backend': keras.backend.backend(), 'iou': _value(BoxIoU()),\n"
+        "  'iou50': _value(BoxIoUAbove(0.5)), 'acc': _value(BoxClassAccuracy()),\n"
+        "  'loss': float(np.asarray(BoxLoss('smooth_l1', classes=2)(TRUE, PRED)))}))\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["backend"] == "jax"
+    assert got["iou"] == pytest.approx((1 + 1 / 3 + 0 + 0.25) / 4, abs=1e-6)
+    assert got["iou50"] == pytest.approx(0.25) and got["acc"] == pytest.approx(0.5)
+    # one forward computation in float32 on each backend: equal to float32 rounding
+    here = float(np.asarray(BoxLoss("smooth_l1", classes=2)(TRUE, PRED)))
+    assert got["loss"] == pytest.approx(here, rel=1e-5)

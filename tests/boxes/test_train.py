@@ -97,6 +97,10 @@ def test_zoo_evaluate_on_another_set_evaluates_all_of_it(runs, zoo_cli):
     assert "mean_iou" in result.out
     metrics = json.loads((tmp / "out" / "straight" / "metrics.json").read_text())
     assert metrics["split"] == "all" and metrics["images"] == 12
+    page = tmp / "again.html"
+    result = zoo_cli("report", tmp / "out" / "straight", "-o", page)  # predicts again
+    assert result.code == 0, result.err
+    assert "lowest IoUs" in page.read_text() and "0000" in page.read_text()
 
 
 class _Oracle:
@@ -168,7 +172,7 @@ def test_zoo_export_of_a_boxes_run_gives_the_same_outputs(runs, zoo_cli, tmp_pat
     exported = load_predictor(str(target), None, "cpu")
     assert exported.card.task == "boxes" and exported.card.outputs == 7
     keras_run = load_predictor(str(tmp / "out" / "straight"), None, "cpu")
-    x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 1)).astype(np.float32)
+    x = np.random.default_rng(0).integers(0, 255, (3, *exported.input_shape)).astype(np.float32)
     np.testing.assert_allclose(exported.predict(x, 3), keras_run.predict(x, 3), atol=1e-4)
     rows = zoo_cli("predict", "--model", target, "--image",
                    annotations.parent / "images" / "00010.png", "--json")
