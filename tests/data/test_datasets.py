@@ -33,7 +33,7 @@ def test_every_dataset_has_an_augmentation_preset_augment_batch_takes(spec):
 
 def test_named_datasets_keep_what_zoo_datasets_shows():
     assert list(DATASETS) == ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"]
-    assert sorted(PREFIX_DATASETS) == ["folder", "hdf5"]
+    assert sorted(PREFIX_DATASETS) == ["boxes", "folder", "hdf5"]
     for spec in DATASETS.values():
         assert spec.classes and len(spec.shape) == 3 and spec.sizes and spec.origin
         assert spec.files

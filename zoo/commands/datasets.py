@@ -36,7 +36,8 @@ def run(args) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title="datasets (also folder:PATH and hdf5:PATH)", title_justify="left")
+    table = Table(title="datasets (also folder:PATH, hdf5:PATH and, for --task boxes, "
+                  "boxes:ANNOTATIONS.csv)", title_justify="left")
     for column in ("name", "classes", "shape", "train/test", "present", "where"):
         table.add_column(column)
     for r in rows:
