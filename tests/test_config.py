@@ -98,3 +98,13 @@ def test_an_older_plateau_plan_with_warmup_still_resumes():
     saved = {**SAVED, "lr_schedule": "plateau", "warmup_epochs": 3}
     config = resume_config(saved, {}, where="run")
     assert config.lr_schedule == "plateau" and config.warmup_epochs == 0
+
+
+@pytest.mark.parametrize("flags, needle", [
+    ({"monitor": "val_iou"}, "--monitor val_iou is the IoU of --task boxes"),
+    ({"task": "boxes", "dataset": "boxes:a.csv", "monitor": "val_accuracy"},
+     "--monitor val_accuracy: a box model is picked by val_iou"),
+])
+def test_a_monitor_of_the_other_task_is_one_line(flags, needle):
+    with pytest.raises(ZooError, match=needle.replace("-", "\\-")):
+        resolve(None, {"model": "lenet", **flags})

@@ -18,7 +18,11 @@ EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")  # what `zoo export` writes
 # onnxruntime and the LiteRT interpreter
 BENCHMARK_FORMATS = ("keras", "onnx", "tflite")
 DISTRIBUTE_MODES = ("none", "data-parallel")
-MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")  # metrics that pick the best model
+# The metrics that can pick the best model, and which way is better (Keras' `mode`); the IoU
+# ones are of `--task boxes` (zoo.boxes), the accuracy ones of classifiers.
+MONITOR_MODE = {"val_loss": "min", "val_accuracy": "max", "loss": "min", "accuracy": "max",
+                "val_iou": "max", "iou": "max"}
+MONITORS = tuple(MONITOR_MODE)
 CLASSIFIERS = ("logreg", "linearsvm", "knn", "randomforest")  # fitted by zoo.features
 POOLINGS = ("avg", "max", "flatten")  # how a CNN layer's 4-D output becomes a feature vector
 

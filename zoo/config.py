@@ -406,10 +406,17 @@ def _validate_boxes(config: Config) -> None:
     `--task boxes`."""
     task = config.get("task", "classify")
     boxes_data = str(config["dataset"]).startswith("boxes:")
+    monitor = config.get("monitor", "val_loss")
     if task != "boxes":
         if boxes_data:
             raise ZooError(f"{config['dataset']} is a dataset of boxes: pass --task boxes")
+        if monitor.endswith("iou"):
+            raise ZooError(f"--monitor {monitor} is the IoU of --task boxes; a classifier "
+                           "monitors val_loss, val_accuracy, loss or accuracy")
         return
+    if monitor.endswith("accuracy"):
+        raise ZooError(f"--monitor {monitor}: a box model is picked by val_iou, iou, val_loss or "
+                       "loss (its class accuracy is class_accuracy, reported but not monitored)")
     if not boxes_data:
         raise ZooError(f"--task boxes trains on a boxes:ANNOTATIONS.csv dataset; got "
                        f"{config['dataset']!r}")

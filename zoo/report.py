@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.choices import MONITOR_MODE
 from zoo.errors import ZooError
 from zoo.run import RunDir
 
@@ -262,7 +263,7 @@ def _best_epoch(history: list[dict], config: dict, run: RunDir) -> dict | None:
               if isinstance(row.get(monitor), (int, float)) and math.isfinite(row[monitor])]
     if not values:
         return None
-    lower = "loss" in monitor
+    lower = MONITOR_MODE.get(monitor, "min" if "loss" in monitor else "max") == "min"
     value, i = min(values) if lower else max(values, key=lambda v: (v[0], -v[1]))
     return {"epoch": history[i].get("epoch", i + 1), "monitor": monitor, "value": value,
             "row": history[i]}

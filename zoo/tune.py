@@ -56,6 +56,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from zoo.choices import MONITOR_MODE
 from zoo.config import FIELDS_BY_NAME, Config, resolve, validate
 from zoo.errors import ZooError, ZooRuntimeError, first_line
 
@@ -72,8 +73,7 @@ ASK_LOCK = ".ask.lock"  # held by one process of this machine while it counts an
 RANGE_KEYS = ("low", "high", "log", "step")
 NOT_TUNED = {"output": "the trials go into the study's folder",
              "name": "each trial is named trial-NNNN"}
-DIRECTION = {"val_loss": "minimize", "loss": "minimize", "val_accuracy": "maximize",
-             "accuracy": "maximize"}
+DIRECTION = {monitor: f"{mode}imize" for monitor, mode in MONITOR_MODE.items()}  # Optuna's
 
 # Optuna's heartbeat (database storages): a trial whose process has not beaten for GRACE_S
 # seconds is failed by the next process that starts a trial.

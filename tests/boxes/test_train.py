@@ -189,8 +189,13 @@ def test_a_boxes_run_learns_well_above_the_best_constant_box(tmp_path):
     rows = [line.split(",")[:5] for line in annotations.read_text().splitlines()[1:]]
     annotations.write_text("".join(",".join(r) + "\n" for r in rows))  # no labels
     run = train(resolve(None, _flags(annotations, tmp_path / "out", name="learn", epochs=8,
-                                     augment=False, lr=0.003)))
+                                     augment=False, lr=0.003, monitor="val_iou",
+                                     report=False)))
     metrics = json.loads((run / "metrics.json").read_text())
+    # --monitor val_iou keeps the epoch of the highest validation IoU as the best model
+    history = json.loads((run / "history.json").read_text())
+    assert metrics["mean_iou"] == pytest.approx(max(row["val_iou"] for row in history),
+                                                rel=1e-4)
     boxes = np.array([[float(v) for v in r[1:]] for r in rows])
     predicted = list(csv.DictReader((run / "box_predictions.csv").open()))
     val = np.array([[float(p[f"true_{c}"]) for c in ("x1", "y1", "x2", "y2")]

@@ -25,11 +25,12 @@ import keras
 import numpy as np
 
 from zoo.backend import rng_state, set_rng_state
+from zoo.choices import MONITOR_MODE
 from zoo.io import atomic_path
 from zoo.plots import plot_training_curves
 from zoo.run import RunDir
 
-MODE = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
+MODE = MONITOR_MODE  # which way each monitor is better
 
 
 def seed_variables(model) -> list:
