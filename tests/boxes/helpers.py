@@ -28,12 +28,13 @@ def _items():
 
 
 def make_canvases(out_dir: Path, count: int, size: int = 32, seed: int = 0,
-                  classes: int | None = None) -> Path:
+                  classes: int | tuple[int, ...] | None = None) -> Path:
     """`count` canvases of real Fashion-MNIST items in `out_dir`; the items of the first
-    `classes` classes only when given. Returns ANNOTATIONS.csv."""
+    `classes` classes (or of the class indices `classes`) only when given. Returns
+    ANNOTATIONS.csv."""
     images, labels, names = _items()
     if classes is not None:
-        keep = labels < classes
+        keep = np.isin(labels, classes if isinstance(classes, tuple) else range(classes))
         images, labels = images[keep], labels[keep]
     return canvas_script().make_canvases(out_dir, count, size=size, seed=seed,
                                          items=(images, labels, names))

@@ -103,6 +103,27 @@ def test_zoo_evaluate_on_another_set_evaluates_all_of_it(runs, zoo_cli):
     assert "lowest IoUs" in page.read_text() and "0000" in page.read_text()
 
 
+def test_zoo_evaluate_on_another_set_matches_its_classes_by_name(runs, zoo_cli):
+    """A set of fewer of the run's classes is evaluated with its labels renumbered by name
+    (Trouser is the run's class 1, the set's 0); a set of classes the run never saw is one
+    line, exit 2, not a class accuracy of mismatched indices."""
+    tmp, _ = runs
+    run = tmp / "out" / "straight"
+    trousers = make_canvases(tmp / "trousers", 6, size=32, seed=5, classes=(1,))
+    result = zoo_cli("evaluate", run, "--dataset", f"boxes:{trousers}")
+    assert result.code == 0, result.err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics["per_class"]) == ["Trouser"] and metrics["images"] == 6
+    rows = list(csv.DictReader((run / "box_predictions.csv").open()))
+    assert {row["label"] for row in rows} == {"Trouser"}
+    right = sum(row["predicted"] == "Trouser" for row in rows) / len(rows)
+    assert metrics["class_accuracy"] == pytest.approx(right)
+    foreign = make_canvases(tmp / "foreign", 6, size=32, seed=5, classes=(3, 4, 5))
+    result = zoo_cli("evaluate", run, "--dataset", f"boxes:{foreign}")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "was not trained on the classes" in result.err
+
+
 class _Oracle:
     """A model-free 'model' that answers each letter-boxed image with the box of its lit
     pixels, normalised: what a perfect model would say."""

@@ -127,6 +127,35 @@ def _rows_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def match_classes(inputs, model_names: list[str], where: str) -> None:
+    """Renumber the labels of another `boxes:` set (`inputs`, unsampled) into the order of
+    the model's classes `model_names`, by name: the set may hold fewer classes, or another
+    order, than the model was trained on. A model without a class head ignores the labels.
+
+    Raises:
+        ZooError: the model has a class head and the set names a class it does not know, or
+            none at all.
+    """
+    from zoo.boxes.annotations import UNLABELLED
+
+    source = inputs.splits.train.source
+    labels = np.asarray(source.labels, dtype=np.int64)
+    if not class_outputs(len(model_names)):  # one box, no class: any labels play no part
+        source.labels = np.zeros_like(labels)
+        return
+    names = list(inputs.splits.label_names)
+    if names == [UNLABELLED] and UNLABELLED not in model_names:
+        raise ZooError(f"{inputs.splits.name} names no classes; the model of {where} tells "
+                       f"{len(model_names)} apart: give annotations with a label column")
+    unknown = [name for name in names if name not in model_names]
+    if unknown:
+        raise ZooError(f"{inputs.splits.name}: the model of {where} was not trained on the "
+                       f"classes {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} "
+                       f"(it knows {', '.join(model_names[:10])})")
+    mapping = np.array([model_names.index(name) for name in names], dtype=np.int64)
+    source.labels = mapping[labels]
+
+
 def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inputs=None,
                        extra: dict | None = None, console=None, page: bool | dict = True,
                        write: bool = True):
@@ -152,9 +181,11 @@ def evaluate_boxes_run(run, dataset: str | None = None, split: str = "test", inp
         if dataset:  # a separate set: all of it is evaluated, nothing is held out
             from zoo.inputs import prepare
 
-            inputs = prepare(config.replace(dataset=dataset, val_split=0.0, class_weight=None),
+            # all of it: none of the run's sampling (--classes, --limit, --per-class) applies
+            inputs = prepare(config.replace(dataset=dataset, val_split=0.0, class_weight=None,
+                                            classes=None, limit=None, per_class=None),
                              mean=labels.mean, preprocessing=labels.preprocessing)
-            inputs.check_classes(labels, str(run))
+            match_classes(inputs, list(labels.names), str(run))
         else:
             inputs = run_inputs(run, labels)
         saved = run.read_metrics()
