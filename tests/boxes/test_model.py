@@ -96,3 +96,14 @@ def test_metrics_and_loss_give_the_same_values_on_jax():
     # one forward computation in float32 on each backend: equal to float32 rounding
     here = float(np.asarray(BoxLoss("smooth_l1", classes=2)(TRUE, PRED)))
     assert got["loss"] == pytest.approx(here, rel=1e-5)
+
+
+def test_the_box_head_reads_features_not_logits_on_mobilenet():
+    """MobileNet ends in a 1x1 convolution to the classes, a reshape and an activation named
+    `predictions`: the box head must read the 1024 pooled features before that convolution,
+    not the two class logits after it."""
+    from zoo.models.registry import build_model
+
+    model = add_box_head(build_model("mobilenet", (32, 32, 3), 2), 1, "boxes")
+    assert model.get_layer("box").kernel.shape == (1024, 4)
+    assert model.output_shape == (None, 4)

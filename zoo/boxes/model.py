@@ -119,10 +119,28 @@ def box_metrics(num_classes: int) -> list:
     return metrics
 
 
+def _features(backbone):
+    """The tensor the classifier of `backbone` reads: the input of the last layer with
+    weights at or before `predictions`, flattened. Most classifiers end in a Dense layer
+    named `predictions`; MobileNet v1 and v3 end in a 1x1 convolution to the classes, a
+    reshape and an activation named `predictions`, whose input is the class logits, not
+    features (a box read from two logits is no box)."""
+    layer = backbone.get_layer("predictions")
+    while not layer.weights:
+        parents = layer._inbound_nodes[0].parent_nodes if layer._inbound_nodes else []
+        if len(parents) != 1:
+            break
+        layer = parents[0].operation
+    features = layer.input
+    if len(features.shape) > 2:  # (N, 1, 1, C) before MobileNet's 1x1 convolution
+        features = keras.layers.Flatten(name="box_features")(features)
+    return features
+
+
 def add_box_head(backbone, num_classes: int, name: str):
     """`backbone` (a classifier whose last layer is `predictions`) with that layer replaced
     by the box head and, with two classes or more, the class head."""
-    features = backbone.get_layer("predictions").input
+    features = _features(backbone)
     box = keras.layers.Dense(4, activation="sigmoid", dtype="float32", name="box")(features)
     k = class_outputs(num_classes)
     outputs = box
