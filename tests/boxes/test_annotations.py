@@ -110,3 +110,16 @@ def test_letterboxed_targets_of_a_source(tmp_path):
     # 40x20 -> 32x16 (scale 0.8), 8 rows of bars above: the box is x 8..24, y 8+4..8+12
     np.testing.assert_allclose(source.targets(np.array([0]))[0],
                                np.array([8, 12, 24, 20]) / 32, rtol=1e-6)
+
+
+def test_a_label_on_a_row_of_an_unlabelled_file_is_a_bad_row(tmp_path):
+    """The header or first row fixes the columns: a later row with a label is listed, not
+    trained on with its label silently dropped."""
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / name, 20, 20, (2, 2, 10, 10))
+    path = tmp_path / "A.csv"
+    path.write_text("filename,x1,y1,x2,y2\na.png,2,2,10,10\nb.png,2,2,10,10,cat\n")
+    paths, names, _, _, _, skipped = read_annotations(str(path))
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["a.png"] and names == ["object"]
+    assert list(skipped.values()) == ["malformed row: 6 fields, expected 5 "
+                                      "(filename,x1,y1,x2,y2)"]

@@ -146,7 +146,9 @@ class _Reader:
             numbered = numbered[1:]
         elif numbered:
             labelled = labelled or len(numbered[0][1]) == 6
-        width = 6 if labelled and folder_label is None else None
+        # a plain CSV has the columns of its header or first row throughout: a label on a
+        # row of an unlabelled file would be dropped without a word
+        width = None if folder_label is not None else 6 if labelled else 5
         for line, row in numbered:
             where = f"{csv_path} line {line}"
             try:
