@@ -136,6 +136,28 @@ class _Oracle:
             out.append([xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h])
         return np.array(out)
 
+    def predict_on_batch(self, x):
+        return self.predict(x)
+
+
+def test_evaluation_measures_iou_in_the_images_own_pixels(tmp_path):
+    """Model-free: a perfect answer on letter-boxed inputs with bars (a wide, a tall image) is
+    mapped back onto the true box in each image's pixels, IoU 1."""
+    from zoo.boxes.annotations import BoxSource
+    from zoo.boxes.evaluation import evaluate_boxes
+    from zoo.data.pipeline import Transform
+    from zoo.data.splits import Split
+
+    images = {"wide.png": (32, 128, (16, 8, 80, 24)), "tall.png": (256, 64, (4, 20, 60, 200))}
+    paths = [str(write_image(tmp_path / n, h, w, box)) for n, (h, w, box) in images.items()]
+    source = BoxSource(paths, [0, 0], [box for _, _, box in images.values()],
+                       [(h, w) for h, w, _ in images.values()], (64, 64), 3)
+    metrics, rows = evaluate_boxes(_Oracle(), Split(source, np.arange(2)),
+                                   Transform((64, 64), 1), ["object"])
+    assert (metrics["mean_iou"], metrics["iou75"], metrics["images"]) == (1.0, 1.0, 2)
+    for row, (_, _, box) in zip(rows, images.values(), strict=True):
+        assert [row[f"pred_{c}"] for c in ("x1", "y1", "x2", "y2")] == list(box)
+
 
 def test_predict_undoes_the_letterbox_into_the_images_own_pixels(tmp_path):
     from zoo.boxes.predict import predict_box_images
