@@ -123,3 +123,12 @@ def test_a_label_on_a_row_of_an_unlabelled_file_is_a_bad_row(tmp_path):
     assert [p.rsplit("/", 1)[1] for p in paths] == ["a.png"] and names == ["object"]
     assert list(skipped.values()) == ["malformed row: 6 fields, expected 5 "
                                       "(filename,x1,y1,x2,y2)"]
+
+
+def test_one_image_spelled_two_ways_is_one_image(tmp_path):
+    write_image(tmp_path / "img" / "a.png", 20, 20, (2, 2, 10, 10))
+    path = tmp_path / "A.csv"
+    path.write_text("img/a.png,2,2,10,10\n./img/../img/a.png,3,3,9,9\n")
+    paths, _, _, boxes, _, skipped = read_annotations(str(path))
+    assert paths == [str(tmp_path / "img" / "a.png")] and boxes == [(2, 2, 10, 10)]
+    assert list(skipped) == [f"{path} line 2"] and "a second box" in skipped[f"{path} line 2"]

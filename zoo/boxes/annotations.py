@@ -23,6 +23,7 @@ cropped away; the box moves with the pixels.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,7 @@ class _Reader:
         path = Path(filename).expanduser()
         if not path.is_absolute():
             path = (self.data_dir or csv_path.parent) / path
+        path = Path(os.path.normpath(path))  # img/a.png and ./img/a.png are one image
         if not path.is_file():
             raise ValueError(f"missing file: {path}")
         key = str(path)
