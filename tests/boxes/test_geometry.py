@@ -83,3 +83,30 @@ def test_iou_of_hand_computed_boxes():
     # identical; half overlap: 50 / 150; disjoint; nested: 4 / 16
     np.testing.assert_allclose(iou(a, b), [1.0, 1 / 3, 0.0, 0.25])
     assert iou(np.array([5, 5, 5, 9]), np.array([5, 5, 5, 9])) == 0.0  # no area, no overlap
+
+
+def test_a_training_batch_keeps_each_box_on_its_pixels(tmp_path):
+    """The composition the trainer runs (`load_box_batch`): files of other shapes letter-boxed,
+    flipped, shifted and zoomed, channels adapted and scaled; each target box still covers
+    its image's filled rectangle."""
+    from tests.boxes.helpers import write_image
+    from zoo.boxes.annotations import BoxSource
+    from zoo.boxes.pipeline import load_box_batch
+    from zoo.data.pipeline import Transform
+    from zoo.data.splits import Split
+
+    shapes = [(40, 80, (10, 6, 50, 30)), (90, 30, (4, 20, 26, 70)), (48, 48, (8, 8, 40, 30))]
+    paths = [str(write_image(tmp_path / f"{i}.png", h, w, box))
+             for i, (h, w, box) in enumerate(shapes)]
+    source = BoxSource(paths, [0, 1, 0], [box for _, _, box in shapes],
+                       [(h, w) for h, w, _ in shapes], (64, 64), 3)
+    transform = Transform((64, 64), 1, augment=dict(shift=0.15, zoom=0.2, flip=True))
+    x, y, kept = load_box_batch(Split(source, np.arange(3)), np.arange(3), transform, 2,
+                                np.random.default_rng(5))
+    assert x.shape == (3, 64, 64, 1) and y.shape == (3, 6) and list(kept) == [0, 1, 2]
+    np.testing.assert_array_equal(y[:, 4:], [[1, 0], [0, 1], [1, 0]])
+    letterboxed = np.stack([source.letterbox(i).to_input(box) for i, (_, _, box)
+                            in enumerate(shapes)])
+    assert not np.allclose(y[:, :4], letterboxed)  # the augmentation moved them
+    for image, box in zip(x, y[:, :4], strict=True):
+        _covers((image * 255).astype(np.uint8), box)
