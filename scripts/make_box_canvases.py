@@ -31,6 +31,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 ITEM_THRESHOLD = 32  # item pixels brighter than this make its box
 SCALES = (0.3, 0.7)  # the item's side, as a fraction of the canvas side
 FRAGMENTS = 3
+MIN_SIZE = 16  # the smallest canvas side main() accepts
 
 
 def load_items(split: str = "train", data_dir: str | Path | None = None):
@@ -121,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("train", "test"), default="train")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
+    # an item is at least 8 px and a clutter fragment 4 px, each placed at random inside
+    if args.size < MIN_SIZE:
+        parser.error(f"--size must be at least {MIN_SIZE}; got {args.size}")
+    if args.count < 1:
+        parser.error(f"--count must be at least 1; got {args.count}")
+    directory = Path(args.data_dir) if args.data_dir else FASHION_DIR
+    part = "train" if args.split == "train" else "t10k"
+    if not (directory / f"{part}-images-idx3-ubyte.gz").is_file():
+        parser.error(f"no {part}-images-idx3-ubyte.gz in {directory}; pass --data-dir DIR "
+                     "holding the Fashion-MNIST idx files")
     path = make_canvases(args.out_dir, args.count, args.size, args.seed, args.split,
                          args.data_dir)
     print(path)
