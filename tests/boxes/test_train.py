@@ -259,3 +259,17 @@ def test_the_monitor_plots_mean_iou_per_epoch(monkeypatch, tmp_path):
     panel = drawn["fig"].axes[1]
     assert panel.get_ylabel() == "mean IoU"
     assert [list(line.get_ydata()) for line in panel.lines] == [[0.2, 0.4], [0.25, 0.35]]
+
+
+def test_the_drawn_box_lies_on_the_reported_box(tmp_path):
+    """`--output` draws the box where the JSON says it is, in the image's own pixels: the
+    outline's outermost pixels are the box's first and last pixels inside."""
+    from zoo.boxes.predict import BoxPrediction, draw_box
+    from zoo.data.images import read_image
+
+    source = write_image(tmp_path / "wide.png", 60, 150)
+    prediction = BoxPrediction(str(source), "m", (150, 60), (20.0, 10.0, 90.0, 45.0))
+    drawn = read_image(draw_box(str(source), prediction, tmp_path / "out.png"), 3)
+    assert drawn.shape == (60, 150, 3)
+    ys, xs = np.nonzero((drawn[..., 1] > 200) & (drawn[..., 0] < 100))
+    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (20, 10, 89, 44)
