@@ -414,6 +414,9 @@ def _validate_boxes(config: Config) -> None:
             raise ZooError(f"--monitor {monitor} is the IoU of --task boxes; a classifier "
                            "monitors val_loss, val_accuracy, loss or accuracy")
         return
+    if config.get("val_split", 0.1) == 0:
+        raise ZooError("--task boxes needs --val-split above 0: a boxes: dataset has no test "
+                       "split, so the held-out validation images are what it is evaluated on")
     if monitor.endswith("accuracy"):
         raise ZooError(f"--monitor {monitor}: a box model is picked by val_iou, iou, val_loss or "
                        "loss (its class accuracy is class_accuracy, reported but not monitored)")

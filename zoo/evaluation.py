@@ -319,6 +319,10 @@ def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str 
     if len(runs) < 2:
         raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
     first = runs[0].read_card()
+    for run in runs:
+        if run.read_card().task == "boxes":
+            raise ZooError(f"{run} is a box model (--task boxes): an ensemble averages class "
+                           "probabilities, so its members are classifiers")
     for run in runs[1:]:
         names = run.read_card().names
         if names != first.names:

@@ -254,12 +254,16 @@ def plot_compared_runs(histories: dict[str, list[dict]], path: str | Path,
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = {0: False, 1: False, 2: False}
     handles = []
+    rows = [row for history in histories.values() for row in history]
+    # box runs (--task boxes) have a mean IoU where classifiers have an accuracy
+    second = "iou" if any("iou" in r for r in rows) and not any("accuracy" in r
+                                                              for r in rows) else "accuracy"
     for i, (name, history) in enumerate(histories.items()):
         colour = colours[i % len(colours)]
         if history:  # a features run or an ensemble has no curve to name
             handles.append(Line2D([], [], color=colour, marker="o", markersize=3, label=name))
         epochs = [row.get("epoch", n + 1) for n, row in enumerate(history)]
-        for ax_index, metric in enumerate(("loss", "accuracy")):
+        for ax_index, metric in enumerate(("loss", second)):
             for prefix, style in (("", "-"), ("val_", "--")):
                 values = [_finite(row.get(prefix + metric)) for row in history]
                 if any(v == v for v in values):
@@ -270,7 +274,8 @@ def plot_compared_runs(histories: dict[str, list[dict]], path: str | Path,
         if any(v == v and v > 0 for v in rates):
             axes[2].plot(epochs, rates, color=colour, marker="o", markersize=2.5)
             drawn[2] = True
-    for ax_index, label in enumerate(("loss", "accuracy", "learning rate")):
+    for ax_index, label in enumerate(("loss", "mean IoU" if second == "iou" else "accuracy",
+                                      "learning rate")):
         ax = axes[ax_index]
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -44,6 +44,7 @@ SORT_KEYS: dict[str, bool] = {  # key: descending
     "name": False, "model": False, "dataset": False, "classes": False, "epochs": False,
     "val_accuracy": True, "val_loss": False, "accuracy": True, "top5_accuracy": True,
     "loss": False, "ece": False, "time": False, "status": False,
+    "mean_iou": True, "iou50": True,  # runs of --task boxes
 }
 DEFAULT_SORT = "name"
 MAX_DEPTH = 3  # how deep `scan` looks for runs inside folders that are not runs
@@ -70,6 +71,8 @@ class RunSummary:
     top5_accuracy: float | None = None
     loss: float | None = None
     ece: float | None = None
+    mean_iou: float | None = None  # of a box run's evaluation (--task boxes)
+    iou50: float | None = None  # its fraction of boxes with IoU >= 0.5
     split: str | None = None  # the split evaluated ("test", or "val" when there is none)
     time: float | None = None  # seconds of training (fitting, for a features run)
     resume: str | None = None  # the command that continues an interrupted run
@@ -208,7 +211,9 @@ def summarise(path: str | Path, name: str | None = None,
         "top5_accuracy": _number(metrics.get("top5_accuracy")),
         "loss": _number(metrics.get("loss")),
         "ece": _number(metrics.get("ece")),
-        "split": metrics.get("split") if "accuracy" in metrics else None,
+        "mean_iou": _number(metrics.get("mean_iou")),
+        "iou50": _number(metrics.get("iou50")),
+        "split": metrics.get("split") if _evaluated(metrics) else None,
     }
     if kind == ENSEMBLE:
         members = metrics.get("members")
@@ -227,9 +232,15 @@ def summarise(path: str | Path, name: str | None = None,
                       kind=kind, status=status, resume=resume, error=error, **facts)
 
 
+def _evaluated(metrics: dict) -> bool:
+    """Whether metrics.json holds an evaluation: a classifier's accuracy, or a box run's
+    mean IoU."""
+    return "accuracy" in metrics or "mean_iou" in metrics
+
+
 def _training_facts(config: dict, state: dict, history: list[dict], metrics: dict) -> dict:
     done = state.get("epoch") if _is_int(state.get("epoch")) else None
-    if "accuracy" in metrics and _is_int(metrics.get("epochs")):
+    if _evaluated(metrics) and _is_int(metrics.get("epochs")):
         done = max(done or 0, metrics["epochs"])
     saved = history[:done] if done is not None else []  # rows past the commit are not saved
     best_model = _as_dict(state.get("best_model"))
@@ -238,7 +249,7 @@ def _training_facts(config: dict, state: dict, history: list[dict], metrics: dic
     best = _number(best_model.get("best"))
     if best is None and monitor:
         best = _best(saved, monitor)
-    seconds = _number(metrics.get("train_seconds")) if "accuracy" in metrics else None
+    seconds = _number(metrics.get("train_seconds")) if _evaluated(metrics) else None
     if seconds is None and saved:
         seconds = round(sum(_number(row.get("seconds")) or 0.0 for row in saved), 3)
     planned = config.get("epochs") if _is_int(config.get("epochs")) else None
@@ -252,7 +263,7 @@ def _status(path: str, names: frozenset[str], kind: str, config: dict, state: di
     """`(status, resume command, error line)` of a run; see the module's docstring."""
     done = state.get("epoch") if _is_int(state.get("epoch")) else None
     planned = config.get("epochs") if _is_int(config.get("epochs")) else None
-    if "accuracy" in metrics:
+    if _evaluated(metrics):
         evaluated = metrics.get("epochs")
         # metrics.json of an earlier end, before a resume that went on (`--epochs N`)?
         current = kind != TRAIN or done is None or not _is_int(evaluated) or \
@@ -453,7 +464,7 @@ def saved_history(run: RunDir) -> list[dict]:
     rows = [row for row in history if isinstance(row, dict)]
     done = _as_dict(_read_json(run.state_file)).get("epoch")
     metrics = _as_dict(_read_json(run.metrics_file))
-    if "accuracy" in metrics and _is_int(metrics.get("epochs")):
+    if _evaluated(metrics) and _is_int(metrics.get("epochs")):
         done = max(done if _is_int(done) else 0, metrics["epochs"])
     return rows[:done] if _is_int(done) else rows
 
@@ -499,7 +510,14 @@ METRIC_COLUMNS = (("status", "status"), ("epochs", "epochs"), ("best", "best (mo
                   ("val_accuracy", "best val acc"), ("val_loss", "best val loss"),
                   ("accuracy", "accuracy"), ("top5_accuracy", "top-5"), ("loss", "loss"),
                   ("ece", "ECE"), ("time", "time"))
+BOX_COLUMNS = (("mean_iou", "mean IoU"), ("iou50", "IoU>=0.5"))  # shown when a run has them
 OUTPUT_SUFFIXES = (".png", ".html")
+
+
+def metric_columns(runs: list[RunSummary]) -> tuple[tuple[str, str], ...]:
+    """`METRIC_COLUMNS`, and the IoU columns when a box run is among `runs`."""
+    boxes = any(r.mean_iou is not None for r in runs)
+    return METRIC_COLUMNS + BOX_COLUMNS if boxes else METRIC_COLUMNS
 
 
 def best_of(runs: list[RunSummary], key: str) -> float | None:
@@ -598,13 +616,14 @@ def render_page(compared: Compared, figure: str | None) -> str:
     runs = compared.runs
     settings = [{"key": key, "cells": [format_setting(s.get(key)) for s in compared.settings]}
                 for key in compared.differing()]
+    shown = metric_columns(runs)
     columns = [{"key": key, "label": label, "numeric": key != "status"}
-               for key, label in METRIC_COLUMNS]
-    best = {key: best_of(runs, key) for key, _ in METRIC_COLUMNS}
+               for key, label in shown]
+    best = {key: best_of(runs, key) for key, _ in shown}
     rows = []
     for run in runs:
         cells = []
-        for key, _ in METRIC_COLUMNS:
+        for key, _ in shown:
             value = getattr(run, key)
             css = "num" if key != "status" else STATUS_CLASS[run.status]
             if best[key] is not None and value == best[key]:

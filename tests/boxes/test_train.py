@@ -273,3 +273,42 @@ def test_the_drawn_box_lies_on_the_reported_box(tmp_path):
     assert drawn.shape == (60, 150, 3)
     ys, xs = np.nonzero((drawn[..., 1] > 200) & (drawn[..., 0] < 100))
     assert (xs.min(), ys.min(), xs.max(), ys.max()) == (20, 10, 89, 44)
+
+
+def test_the_other_commands_know_a_boxes_run(runs, zoo_cli):
+    """zoo runs calls a finished box run finished and shows its IoU; the commands written for
+    classifiers (an ensemble's averaged probabilities, Grad-CAM of a class score, the range
+    test and zoo check) refuse a box model in one line."""
+    from zoo.runs import scan
+
+    tmp, annotations = runs
+    run = tmp / "out" / "straight"
+    summary = {r.name: r for r in scan(tmp / "out")}["straight"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert summary.status == "finished" and summary.resume is None
+    assert summary.mean_iou == pytest.approx(metrics["mean_iou"])
+    listed = zoo_cli("runs", tmp / "out", "--sort", "mean_iou")
+    assert listed.code == 0, listed.err
+    line = next(x for x in listed.out.splitlines() if "straight" in x)
+    assert f"IoU {metrics['mean_iou']:.4f}" in line and "finished" in line
+    image = next((annotations.parent / "images").iterdir())
+    refused = [
+        (("evaluate", "--ensemble", run, run), "an ensemble averages class probabilities"),
+        (("explain", "--model", run, "--image", image), "is a box model (--task boxes)"),
+        (("lr-find", "--task", "boxes", "--model", "lenet5", "--dataset",
+          f"boxes:{annotations}", "--image-size", "32,32"), "zoo lr-find is written for"),
+        (("check", "--task", "boxes", "--model", "lenet5", "--dataset",
+          f"boxes:{annotations}", "--image-size", "32,32"), "zoo check is written for"),
+    ]
+    for argv, needle in refused:
+        result = zoo_cli(*argv)
+        assert result.code == 2, (argv, result.err)
+        assert result.err.startswith("zoo: error: ") and needle in result.err, result.err
+        assert len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_a_boxes_run_without_validation_is_refused_before_training():
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="--task boxes needs --val-split above 0"):
+        resolve(None, _flags(Path("a.csv"), Path("out"), val_split=0.0))

@@ -39,7 +39,7 @@ def print_comparison(compared, out) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from zoo.runs import METRIC_COLUMNS, format_metric, format_setting
+    from zoo.runs import format_metric, format_setting, metric_columns
 
     names = [escape(r.name) for r in compared.runs]
     differing = compared.differing()
@@ -55,10 +55,11 @@ def print_comparison(compared, out) -> None:
         out.print("the runs share every setting")
     table = Table(title="metrics", title_justify="left")
     table.add_column("run")
-    for _, label in METRIC_COLUMNS:
+    shown = metric_columns(compared.runs)
+    for _, label in shown:
         table.add_column(label, justify="left" if label == "status" else "right")
     for name, run in zip(names, compared.runs, strict=True):
-        table.add_row(name, *(escape(format_metric(run, key)) for key, _ in METRIC_COLUMNS))
+        table.add_row(name, *(escape(format_metric(run, key)) for key, _ in shown))
     out.print(table)
     for run in compared.runs:
         if run.error:

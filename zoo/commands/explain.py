@@ -69,6 +69,9 @@ def run(args) -> int:
     from zoo.predict.loaders import load_predictor
 
     predictor = load_predictor(args.model, args.weights, args.device)
+    if predictor.card.task == "boxes":
+        raise ZooError(f"{args.model} is a box model (--task boxes): zoo explain shows what a "
+                       "classifier's class score looks at; zoo predict --output draws its box")
     wanted = None if args.class_name is None else _class_index(predictor.card,
                                                                 args.class_name, args.model)
     from zoo.gradcam import GradCam, NoConvLayer

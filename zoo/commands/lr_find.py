@@ -69,6 +69,9 @@ def run(args) -> int:
     if args.plot:
         check_plot(args.plot)
     config = new_run_config(args)  # as zoo train resolves a new run's
+    if config.task == "boxes":
+        raise ZooError("zoo lr-find is written for classifiers; --task boxes is not "
+                       "available here yet (zoo train --task boxes takes a given --lr)")
     plot = Path(args.plot) if args.plot else (
         Path(config.output) / f"lr-find-{config.model}-{config.dataset.split(':')[0]}.png")
     setup_logging()

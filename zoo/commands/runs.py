@@ -58,7 +58,8 @@ def print_runs(runs, folder, out) -> None:
         return
     rows = []
     for r in runs:
-        accuracy = format_metric(r, "accuracy")
+        accuracy = format_metric(r, "accuracy") or (  # a box run's: its mean IoU
+            f"IoU {format_metric(r, 'mean_iou')}" if r.mean_iou is not None else "")
         if accuracy and r.split and r.split != "test":
             accuracy += f" ({r.split})"
         rows.append((r.name, r.model or "", r.dataset or "", format_metric(r, "classes"),
