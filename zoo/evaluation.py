@@ -86,13 +86,17 @@ def write_report(run: RunDir, result: dict, extra: dict, label_names: list[str])
     return metrics
 
 
-def print_summary(metrics: dict, console) -> None:
+def print_summary(metrics: dict, console,
+                  scores: tuple[str, ...] = ("accuracy", "top5_accuracy", "loss")) -> None:
+    """The evaluation's table: its `scores` that metrics.json holds (a classifier's by
+    default; a box run gives its IoU ones), then the training's epochs, time and speed."""
     table = Table(title=f"{metrics.get('split', 'test')}: {metrics['images']} images",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "top5_accuracy", "loss"):
-        table.add_row(key, f"{metrics[key]:.4f}")
+    for key in scores:
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.4f}")
     for key in ("epochs", "train_seconds", "images_per_second"):
         if metrics.get(key) is not None:
             value = metrics[key]

@@ -241,17 +241,6 @@ BOX_PREDICTIONS = "box_predictions.csv"
 
 
 def print_box_summary(metrics: dict, console) -> None:
-    from rich.table import Table
+    from zoo.evaluation import print_summary
 
-    table = Table(title=f"{metrics.get('split', 'test')}: {metrics['images']} images",
-                  title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in ("mean_iou", "iou50", "iou75", "class_accuracy", "loss"):
-        if key in metrics:
-            table.add_row(key, f"{metrics[key]:.4f}")
-    for key in ("epochs", "train_seconds", "images_per_second"):
-        if metrics.get(key) is not None:
-            value = metrics[key]
-            table.add_row(key, f"{value:.1f}" if isinstance(value, float) else str(value))
-    console.print(table)
+    print_summary(metrics, console, ("mean_iou", "iou50", "iou75", "class_accuracy", "loss"))

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from zoo.boxes.geometry import Letterbox
-from zoo.errors import from_os_error
 
 
 @dataclass(frozen=True)
@@ -98,10 +97,9 @@ def draw_box(source: str, prediction: BoxPrediction, target: str | Path) -> Path
     """Write `target`: a copy of the image with the predicted box, and its class and
     probability when there are classes, drawn on it; written atomically."""
     import cv2
-    from PIL import Image
 
     from zoo.data.images import read_image
-    from zoo.io import atomic_path
+    from zoo.predict.annotate import save_copy
 
     image = np.ascontiguousarray(read_image(source, 3))  # RGB: the colours below are RGB
     x1, y1, x2, y2 = prediction.box
@@ -119,16 +117,7 @@ def draw_box(source: str, prediction: BoxPrediction, target: str | Path) -> Path
                       (0, 0, 0), -1)
         cv2.putText(image, text, (int(round(x1)) + 1, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (0, 255, 0), 1, cv2.LINE_AA)
-    target = Path(target)
-    Image.init()
-    fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-    options = {"quality": 95} if fmt == "JPEG" else {}
-    try:
-        with atomic_path(target) as tmp:
-            Image.fromarray(image).save(tmp, format=fmt, **options)
-    except OSError as exc:
-        raise from_os_error(exc, "write", target, remedy="choose another --output") from None
-    return target
+    return save_copy(image, target)
 
 
 def show_box_prediction(result: dict, as_json: bool, out) -> None:

@@ -48,10 +48,8 @@ def annotate(source: str, prediction: dict, target: str | Path) -> Path:
         UnreadableImage: the source is not a readable image.
     """
     import cv2
-    from PIL import Image
 
     from zoo.data.images import read_image
-    from zoo.io import atomic_path
 
     image = read_image(source, 3)  # RGB: the colours below are RGB
     text = f"{prediction['label']}: {prediction['probability'] * 100:.2f}%"
@@ -61,6 +59,20 @@ def annotate(source: str, prediction: dict, target: str | Path) -> Path:
     cv2.rectangle(image, (5, 5), (15 + w, 15 + h + base), (0, 0, 0), -1)
     cv2.putText(image, text, (10, 10 + h), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0),
                 thickness, cv2.LINE_AA)
+    return save_copy(image, target)
+
+
+def save_copy(image, target: str | Path) -> Path:
+    """Write an RGB uint8 array to `target` atomically, in the format its suffix names
+    (PNG when Pillow knows none; JPEG at quality 95): the annotated copies of `zoo predict`.
+
+    Raises:
+        ZooError: the file cannot be written (`from_os_error`: the disk is full, ...).
+    """
+    from PIL import Image
+
+    from zoo.io import atomic_path
+
     target = Path(target)
     Image.init()
     fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
