@@ -58,6 +58,8 @@ def backend_env(backend: str, cache: Path | None = None, **extra) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", **extra}
     env.pop("XLA_FLAGS", None)
     env.update(extra)
+    if backend == "jax":  # tiny steps: compiling them fast matters more than running them fast
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
     if cache is not None:  # the processes of later launches reuse the compiled steps
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
