@@ -225,20 +225,27 @@ def epoch_clock():
     return Clock()
 
 
-def worker_plain(args) -> dict:
+def plain_model(arrays: str, model_name: str = "minivggnet"):
+    """What the plain script builds: the arrays, one-hot labels, and `model_name` compiled as a
+    user would (Keras' own batch norm, SGD with Nesterov momentum). Returns
+    `(arrays, y_train, y_val, model)`; bench_gpu's in-memory part builds the same."""
     import keras
 
     from zoo.models import build_model
 
     use_keras_batch_norm()
-    a = read_arrays(args.arrays)
+    a = read_arrays(arrays)
     classes = int(a["y_train"].max()) + 1
     y, yv = (keras.utils.to_categorical(a[k], classes) for k in ("y_train", "y_val"))
     keras.utils.set_random_seed(SEED)
-    model = build_model("minivggnet", input_shape=a["x_train"].shape[1:], num_classes=classes)
+    model = build_model(model_name, input_shape=a["x_train"].shape[1:], num_classes=classes)
     model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM, nesterov=True),
                   loss="categorical_crossentropy", metrics=["accuracy"])
+    return a, y, yv, model
 
+
+def worker_plain(args) -> dict:
+    a, y, yv, model = plain_model(args.arrays)
     clock = epoch_clock()
     history = model.fit(a["x_train"], y, validation_data=(a["x_val"], yv),
                         batch_size=args.batch_size, epochs=args.epochs, verbose=0,

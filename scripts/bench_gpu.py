@@ -96,7 +96,7 @@ sys.path[:0] = [str(HERE), str(ROOT)]  # bench_fit and bench_folder; zoo where n
 
 from bench_fit import (  # noqa: E402
     cpu_model,
-    read_arrays,
+    plain_model,
     use_keras_batch_norm,
     write_synthetic_cifar,
     zoo_executable,  # noqa: E402
@@ -300,18 +300,7 @@ def fit_and_report(model, train, val, clock, args, **fit) -> dict:
 
 def worker_memory(args) -> dict:
     """The plain script on float32 arrays: bench_fit's, with the model a flag."""
-    import keras
-
-    from zoo.models import build_model
-
-    use_keras_batch_norm()
-    a = read_arrays(args.arrays)
-    classes = int(a["y_train"].max()) + 1
-    y, yv = (keras.utils.to_categorical(a[k], classes) for k in ("y_train", "y_val"))
-    keras.utils.set_random_seed(SEED)
-    model = build_model(args.model, input_shape=a["x_train"].shape[1:], num_classes=classes)
-    model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM, nesterov=True),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    a, y, yv, model = plain_model(args.arrays, args.model)
     result = fit_and_report(model, a["x_train"], (a["x_val"], yv), wall_clock(), args,
                             y=y, batch_size=args.batch_size)
     probs = model.predict(a["x_test"], batch_size=256, verbose=0)
