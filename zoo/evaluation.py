@@ -322,13 +322,14 @@ def ensemble_members(runs: list[RunDir], dataset: str | None = None, split: str 
 
     if len(runs) < 2:
         raise ZooError(f"an ensemble needs two or more run directories; got {len(runs)}")
-    first = runs[0].read_card()
-    for run in runs:
-        if run.read_card().task == "boxes":
+    cards = [run.read_card() for run in runs]
+    for run, card in zip(runs, cards, strict=True):
+        if card.task == "boxes":
             raise ZooError(f"{run} is a box model (--task boxes): an ensemble averages class "
                            "probabilities, so its members are classifiers")
-    for run in runs[1:]:
-        names = run.read_card().names
+    first = cards[0]
+    for run, card in zip(runs[1:], cards[1:], strict=True):
+        names = card.names
         if names != first.names:
             raise ZooError(f"{run} was trained on classes {_short(names)} but {runs[0]} on "
                            f"{_short(first.names)}; an ensemble's members share their classes")
