@@ -43,6 +43,8 @@ disturbed runs can be told apart.
 
 Levers: `--runners` takes extra zoo variants as `zoo:KEY=VALUE,...`, KEY `spe` for
 `--steps-per-execution` or an environment variable, e.g. `zoo:spe=1`,
+`zoo:TF_ENABLE_ONEDNN_OPTS=0` (TensorFlow's Eigen kernels, what it picks itself on a CPU
+without AVX-512 VNNI/BF16), `plain:TF_ENABLE_ONEDNN_OPTS=1` (the plain script given oneDNN),
 `zoo:TF_NUM_INTEROP_THREADS=1`. `--decompose` times zoo's input pipeline alone, the training
 step alone and the two together, in one process, and exits.
 """
@@ -62,6 +64,10 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The environment the runners start from, taken before this script imports zoo (whose
+# `import` asks TensorFlow for oneDNN, zoo.backend.prefer_onednn): plain and torch get the
+# machine's own defaults, as a user's script would.
+START_ENV = dict(os.environ)
 
 LR, MOMENTUM, SEED = 0.01, 0.9, 1
 MARK = "BENCH_JSON "
@@ -438,12 +444,15 @@ def decompose(args) -> None:
 
 
 def parse_runner(name: str) -> tuple[str, list[str], dict]:
-    """`zoo`, `plain`, `torch` or `zoo:spe=4,TF_NUM_INTEROP_THREADS=1` -> kind, extra zoo
-    flags, extra environment."""
+    """`zoo`, `plain`, `torch`, `zoo:spe=4,TF_NUM_INTEROP_THREADS=1` or
+    `plain:TF_ENABLE_ONEDNN_OPTS=1` -> kind, extra zoo flags, extra environment."""
     kind, _, spec = name.partition(":")
-    if kind not in ("zoo", "plain", "torch") or (spec and kind != "zoo"):
+    if kind not in ("zoo", "plain", "torch"):
         raise SystemExit(f"bench_fit: unknown runner {name!r}")
-    return (kind, *runner_settings(spec))
+    flags, env = runner_settings(spec)
+    if (flags or "ZOO_LOADER_WORKERS" in env) and kind != "zoo":
+        raise SystemExit(f"bench_fit: {name!r}: spe and workers are zoo's settings")
+    return kind, flags, env
 
 
 def runner_settings(spec: str) -> tuple[list[str], dict]:
@@ -501,7 +510,7 @@ def spawn(command, env):
 
 def run_one(args, runner: str, repeat: int, work: Path) -> dict:
     kind, flags, extra_env = parse_runner(runner)
-    env = {**os.environ, **extra_env}
+    env = {**START_ENV, **extra_env}
     if kind == "zoo":
         out, name = work / "runs", f"{runner.replace(':', '_').replace(',', '_')}-{repeat}"
         command = zoo_command(args, flags, out, name)
@@ -535,6 +544,16 @@ def torch_available(path: str | None) -> bool:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-c", "import torch"], env=env,
                           capture_output=True).returncode == 0
+
+
+def onednn_default() -> str:
+    """Whether TensorFlow turns oneDNN on by itself on this CPU (it does only where the CPU
+    has AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX), asked of a fresh process."""
+    env = {k: v for k, v in START_ENV.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    code = ("from tensorflow.python.util import _pywrap_util_port as p; "
+            "print(p.IsMklEnabled())")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return {"True": "on", "False": "off"}.get(done.stdout.strip(), "unknown")
 
 
 def span(values, digits=1) -> str:
@@ -622,7 +641,10 @@ def main():
         flops = facts["flops"]
         print(f"CPU: {cpu_model()}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '')}"
               f" OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')} "
-              f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '')} (empty: native)")
+              f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '')} (empty: native)"
+              f"; TF_ENABLE_ONEDNN_OPTS={START_ENV.get('TF_ENABLE_ONEDNN_OPTS', '')} for plain "
+              f"(empty: TensorFlow's default, {onednn_default()}), zoo "
+              f"{START_ENV.get('TF_ENABLE_ONEDNN_OPTS', '1')}")
         print(f"{os.cpu_count()} CPUs; numpy float32 matmul 4096^2: {peak:.0f} GFLOP/s median "
               f"({', '.join(f'{p:.0f}' for p in peaks)}), other processes used {others:.2f} "
               f"cores meanwhile{' (so it is low)' if others > 0.25 else ''}; {load()}")

@@ -75,9 +75,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fit import (  # noqa: E402
+    START_ENV,
     cpu_model,
     epoch_clock,
     load,
+    onednn_default,
     runner_settings,
     span,
     spawn,
@@ -190,12 +192,17 @@ def worker_plain(args) -> dict:
 
 
 def parse_runner(name: str) -> tuple[str, list[str], dict]:
-    """`zoo`, `plain`, `hdf5` or `zoo:spe=4,workers=2,TF_NUM_INTEROP_THREADS=1` -> kind, extra
-    zoo flags, extra environment (`bench_fit.runner_settings`)."""
+    """`zoo`, `plain`, `hdf5`, `zoo:spe=4,workers=2,TF_NUM_INTEROP_THREADS=1` or
+    `plain:TF_ENABLE_ONEDNN_OPTS=1` -> kind, extra zoo flags, extra environment
+    (`bench_fit.runner_settings`). Every runner starts from `bench_fit.START_ENV`, the
+    environment before zoo was imported: plain keeps TensorFlow's own oneDNN default."""
     kind, _, spec = name.partition(":")
-    if kind not in ("zoo", "plain", "hdf5") or (spec and kind == "plain"):
+    if kind not in ("zoo", "plain", "hdf5"):
         raise SystemExit(f"bench_folder: unknown runner {name!r}")
-    return (kind, *runner_settings(spec))
+    flags, env = runner_settings(spec)
+    if (flags or "ZOO_LOADER_WORKERS" in env) and kind == "plain":
+        raise SystemExit(f"bench_folder: {name!r}: spe and workers are zoo's settings")
+    return kind, flags, env
 
 
 def zoo_command(args, dataset: str, size: int, flags, out: Path, name: str) -> list[str]:
@@ -212,7 +219,7 @@ def build_hdf5(args, photos: Path, size: int, work: Path) -> tuple[Path, dict]:
     command = zoo_executable() + ["build-hdf5", "--dataset", f"folder:{photos}",
                                   "--image-size", f"{size},{size}", "--output", str(path)]
     idle = wait_for_idle(args.idle_wait) if args.idle_wait else None
-    seconds, rss, cores, others, done = spawn(command, dict(os.environ))
+    seconds, rss, cores, others, done = spawn(command, dict(START_ENV))
     if done.returncode:
         raise SystemExit(f"bench_folder: build-hdf5 failed ({done.returncode}):\n"
                          f"{done.stdout[-3000:]}")
@@ -224,7 +231,7 @@ def build_hdf5(args, photos: Path, size: int, work: Path) -> tuple[Path, dict]:
 def run_one(args, runner: str, size: int, repeat: int, work: Path, photos: Path,
             hdf5: Path | None) -> dict:
     kind, flags, extra_env = parse_runner(runner)
-    env = {**os.environ, **extra_env}
+    env = {**START_ENV, **extra_env}
     if kind == "plain":
         command = [sys.executable, __file__, "--worker", "plain", "--photos", str(photos),
                    "--image-size", str(size), "--epochs", str(args.epochs),
@@ -274,7 +281,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--runners", nargs="+", default=["plain", "zoo", "hdf5"],
                         help="plain, zoo, hdf5, or zoo:KEY=VALUE,... / hdf5:KEY=VALUE,... "
-                        "(spe=N, workers=N or ENV=VALUE)")
+                        "(spe=N, workers=N or ENV=VALUE) / plain:ENV=VALUE")
     parser.add_argument("--idle-wait", type=float, default=60,
                         help="before each run, wait up to this many seconds for other "
                         "processes to use under a quarter of a core (0: don't)")
@@ -298,7 +305,10 @@ def main():
 
     print(f"CPU: {cpu_model()}; {os.cpu_count()} CPUs; ONEDNN_MAX_CPU_ISA="
           f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}, OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; {load()}", flush=True)
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; TF_ENABLE_ONEDNN_OPTS for plain: "
+          f"{START_ENV.get('TF_ENABLE_ONEDNN_OPTS', '(unset: TensorFlow default, ')}"
+          f"{'' if 'TF_ENABLE_ONEDNN_OPTS' in START_ENV else onednn_default() + ')'}, for zoo: "
+          f"{START_ENV.get('TF_ENABLE_ONEDNN_OPTS', '1')}; {load()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench_folder-") as tmp:
         work = Path(tmp)

@@ -60,11 +60,27 @@ def backend_name() -> str:
         return "tensorflow"
 
 
+def prefer_onednn() -> None:
+    """Ask TensorFlow for its oneDNN CPU kernels, unless `TF_ENABLE_ONEDNN_OPTS` says.
+
+    TensorFlow 2.21 turns oneDNN on by itself only on CPUs with AVX512_VNNI, AVX512_BF16,
+    AVX_VNNI or AMX (Intel Cascade Lake and newer, AMD Zen 4); on an AVX2-only CPU (AMD
+    EPYC Zen 3, older Xeons) it falls back to Eigen's kernels, and the convolutions and batch
+    norms of zoo's networks train at about half the speed (BENCHMARKS.md, issue 18). zoo
+    takes the same kernels on every x86 CPU, so its speed does not depend on the CPU's
+    generation. The variable is read when TensorFlow loads: this runs before any import of
+    it (`zoo/__init__.py` calls it). `TF_ENABLE_ONEDNN_OPTS=0` in the environment keeps
+    Eigen's kernels.
+    """
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def load_keras():
     """Import and return `keras`, with its backend initialised quietly."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    prefer_onednn()
     with quiet_native_logs():
         import keras
 
