@@ -16,6 +16,7 @@ import atexit
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,32 @@ def test_active_backend_is_the_requested_one():
     from zoo.backend import load_keras
 
     assert load_keras().backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def _python(code: str, **env) -> str:
+    """`code` run by this Python in a fresh process with `env` over an environment that lacks
+    TF_ENABLE_ONEDNN_OPTS; its stdout."""
+    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    done = subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_importing_zoo_asks_for_onednn_and_keeps_a_users_choice():
+    code = "import os, zoo; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    assert _python(code) == "1"
+    assert _python(code, TF_ENABLE_ONEDNN_OPTS="0") == "0"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason="TensorFlow's oneDNN kernels are built for x86 CPUs only")
+def test_tensorflow_loaded_by_zoo_runs_onednn_on_any_x86_cpu():
+    """TensorFlow 2.21 enables oneDNN by itself only on CPUs with AVX-512 VNNI/BF16 (or
+    AVX-VNNI, AMX); zoo asks for it before TensorFlow loads, so an AVX2 CPU gets it too."""
+    code = ("from zoo.backend import load_keras; load_keras(); "
+            "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())")
+    assert _python(code, KERAS_BACKEND="tensorflow") == "True"
 
 
 # -- what the subprocess runs -----------------------------------------------------------------

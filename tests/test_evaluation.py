@@ -130,3 +130,12 @@ def test_evaluation_streams_the_split_in_batches(tmp_path):
     x = transform(splits.test.source.load(splits.test.indices)[0])
     np.testing.assert_allclose(probs, model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(labels, splits.test.labels)
+
+    # a split smaller than a batch is predicted at its own size, not padded to the batch
+    # (40 images at 224x224 padded to 256 rows were 6.4 times the work), with flip TTA too
+    seen.clear()
+    predict_split(model, splits.test, transform, batch_size=4 * len(splits.test))
+    assert seen == [len(splits.test)]
+    seen.clear()
+    predict_split(model, splits.test, transform, batch_size=4 * len(splits.test), tta="flip")
+    assert seen == [2 * len(splits.test)]
