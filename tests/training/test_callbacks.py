@@ -2,6 +2,7 @@
 patience counters of early stopping and the plateau, PeriodicCheckpoint."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -58,6 +59,11 @@ def test_periodic_checkpoints_tensorboard_and_loss_settings(zoo_cli, tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     events = {p.parent.name for p in (run / "tensorboard").rglob("events.out.tfevents.*")}
     assert events == {"train", "validation"}
+    # an epoch that wrote model.keras has that file as its checkpoint model, not a second save
+    history = json.loads((run / "history.json").read_text())
+    best_epoch = int(np.argmin([row["val_loss"] for row in history])) + 1
+    same = os.path.samefile(run / "checkpoint" / "epoch-0002.keras", run / "model.keras")
+    assert same == (best_epoch == 2)
     model = keras.saving.load_model(run / "checkpoint" / "epoch-0002.keras")
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert model.optimizer.weight_decay == pytest.approx(0.01)

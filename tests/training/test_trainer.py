@@ -430,7 +430,20 @@ def test_a_full_disk_names_the_file_keeps_the_run_and_resumes(zoo_cli, tmp_path,
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return original(self, path, *args, **kwargs)
 
+    from zoo.io import atomic_path
+    from zoo.training import callbacks
+
+    original_link = callbacks.link_or_copy
+
+    def link_or_copy(source, path):  # the checkpoint of an epoch that wrote model.keras
+        if "epoch-0002" in Path(path).name:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(b"PK\x03\x04 half a zip")
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        return original_link(source, path)
+
     monkeypatch.setattr(keras.Model, "save", save)
+    monkeypatch.setattr(callbacks, "link_or_copy", link_or_copy)
     result = zoo_cli("train", "--model", "lenet", "--epochs", "3", "--limit", "100",
                      "--output", tmp_path, "--name", "full")
     run = tmp_path / "full"
@@ -441,6 +454,7 @@ def test_a_full_disk_names_the_file_keeps_the_run_and_resumes(zoo_cli, tmp_path,
     assert "epoch 1 is saved" in result.err and f"zoo train --resume {run}" in result.err
     assert not list(run.rglob(".*"))  # no partial model file left behind
     monkeypatch.setattr(keras.Model, "save", original)
+    monkeypatch.setattr(callbacks, "link_or_copy", original_link)
     result = zoo_cli("train", "--resume", run)
     assert result.code == 0, result.err
     assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2, 3]

@@ -19,6 +19,7 @@ through its `restore=` argument. Nothing writes into another callback from outsi
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import keras
@@ -56,6 +57,20 @@ def save_model(model, path) -> None:
 
     with atomic_path(path) as tmp, local():
         model.save(tmp)
+
+
+def link_or_copy(source, path) -> None:
+    """`path` as the same file as `source`: a hard link, or a copy where the file system
+    has none; atomically (whole or absent). `source` is only ever replaced by a rename
+    (`save_model`), never written in place, so the two stay what they were written as."""
+    import shutil
+
+    with atomic_path(path) as tmp:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 class Resumable:
@@ -211,6 +226,7 @@ class BestModel(_EpochWriter, Resumable):
         self.monitor = monitor
         self.mode = MODE[monitor]
         self.best = (restore or {}).get("best")
+        self.saved_epoch = None  # the epoch whose model model.keras holds, from this process
 
     def _improved(self, value) -> bool:
         if value is None or not math.isfinite(value):
@@ -224,6 +240,7 @@ class BestModel(_EpochWriter, Resumable):
         if self._improved(value):
             self.best = float(value)
             save_model(self.model, self.run.best_model)
+            self.saved_epoch = epoch
 
     def resume_state(self) -> dict:
         return {"best": self.best, "monitor": self.monitor}
@@ -278,14 +295,23 @@ class ResumeCheckpoint(_EpochWriter):
     every `Resumable` callback in `resumables`. Older epochs' files go once it is written."""
 
     def __init__(self, run: RunDir, resumables: dict[str, Resumable],
-                 guard: NaNGuard | None = None):
+                 guard: NaNGuard | None = None, best: BestModel | None = None):
+        """`best`: the `BestModel` of this fit when nothing between its write and this one
+        changes the model (no `--ema`, whose averages `BestModel` saves): an epoch whose
+        model.keras it has just written then gets that file as its checkpoint model (a hard
+        link, else a copy), not a second `model.save` of the same weights and optimizer
+        state (MiniVGGNet at 224x224, 103 M weights: 5.5 s an epoch)."""
         super().__init__(run, guard)
         self.resumables = dict(resumables)
+        self.best = best
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     def write(self, epoch, logs):
         run = self.run
-        save_model(self.model, run.epoch_model(epoch))
+        if self.best is not None and self.best.saved_epoch == epoch:
+            link_or_copy(run.best_model, run.epoch_model(epoch))
+        else:
+            save_model(self.model, run.epoch_model(epoch))
         seeds = [keras.ops.convert_to_numpy(v) for v in seed_variables(self.model)]
         with atomic_path(run.epoch_seeds(epoch)) as tmp:
             np.savez(tmp, *seeds, **rng_state())

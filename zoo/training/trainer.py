@@ -449,7 +449,8 @@ def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: st
     if config.checkpoint_every:
         cbs.append(PeriodicCheckpoint(run, config.checkpoint_every, guard))
     cbs += [history, *[e.raw for e in ema]]
-    cbs += [ResumeCheckpoint(run, resumables, guard)]  # the commit point last
+    # the commit point last; with --ema model.keras holds the averages, not the weights
+    cbs += [ResumeCheckpoint(run, resumables, guard, best=None if ema else best)]
     return FitCallbacks(cbs, guard, history, early, tracker)
 
 
