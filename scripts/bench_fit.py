@@ -449,19 +449,20 @@ def parse_runner(name: str) -> tuple[str, list[str], dict]:
     kind, _, spec = name.partition(":")
     if kind not in ("zoo", "plain", "torch"):
         raise SystemExit(f"bench_fit: unknown runner {name!r}")
-    flags, env = runner_settings(spec)
-    if (flags or "ZOO_LOADER_WORKERS" in env) and kind != "zoo":
-        raise SystemExit(f"bench_fit: {name!r}: spe and workers are zoo's settings")
-    return kind, flags, env
+    return (kind, *runner_settings(spec, None if kind == "zoo" else name))
 
 
-def runner_settings(spec: str) -> tuple[list[str], dict]:
+def runner_settings(spec: str, plain: str | None = None) -> tuple[list[str], dict]:
     """`spe=4,workers=2,TF_NUM_INTEROP_THREADS=1` -> extra `zoo train` flags and environment:
     `spe` is `--steps-per-execution`, `workers` the loader threads (ZOO_LOADER_WORKERS), any
-    other key an environment variable of that process."""
+    other key an environment variable of that process. `plain`: the runner's name when it is
+    not zoo, which takes environment variables only."""
     flags, env = [], {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
+        if plain and key in ("spe", "workers"):
+            raise SystemExit(f"{Path(sys.argv[0]).stem}: {plain!r}: spe and workers are "
+                             "zoo's settings")
         if key == "spe":
             flags += ["--steps-per-execution", value]
         elif key == "workers":

@@ -199,10 +199,7 @@ def parse_runner(name: str) -> tuple[str, list[str], dict]:
     kind, _, spec = name.partition(":")
     if kind not in ("zoo", "plain", "hdf5"):
         raise SystemExit(f"bench_folder: unknown runner {name!r}")
-    flags, env = runner_settings(spec)
-    if (flags or "ZOO_LOADER_WORKERS" in env) and kind == "plain":
-        raise SystemExit(f"bench_folder: {name!r}: spe and workers are zoo's settings")
-    return kind, flags, env
+    return (kind, *runner_settings(spec, name if kind == "plain" else None))
 
 
 def zoo_command(args, dataset: str, size: int, flags, out: Path, name: str) -> list[str]:

@@ -68,8 +68,9 @@ def prefer_onednn() -> None:
     EPYC Zen 3, older Xeons) it falls back to Eigen's kernels, and the convolutions and batch
     norms of zoo's networks train at about half the speed (BENCHMARKS.md, issue 18). zoo
     takes the same kernels on every x86 CPU, so its speed does not depend on the CPU's
-    generation. The variable is read when TensorFlow loads: this runs before any import of
-    it (`zoo/__init__.py` calls it). `TF_ENABLE_ONEDNN_OPTS=0` in the environment keeps
+    generation. The variable is read when TensorFlow loads, so the one call is in
+    `zoo/__init__.py`, which runs before any module of zoo can import TensorFlow (several
+    import Keras at module level). `TF_ENABLE_ONEDNN_OPTS=0` in the environment keeps
     Eigen's kernels.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -80,7 +81,6 @@ def load_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    prefer_onednn()
     with quiet_native_logs():
         import keras
 

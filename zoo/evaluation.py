@@ -122,10 +122,10 @@ def predict_split(model, split, transform, batch_size: int = 256, tta: str | Non
 
     step = views.images_per_batch(batch_size, tta)
     chunks = [split.indices[start : start + step] for start in range(0, len(split), step)]
-    # Every batch is padded to the largest one's rows (one input shape, one trace), but not
-    # beyond: a split smaller than a batch is predicted at its own size (40 images at
-    # 224x224 padded to 256 rows cost MiniVGGNet 9 s instead of ~1.5).
-    rows = min(batch_size, step * views.view_count(tta), len(split) * views.view_count(tta))
+    # Every batch is padded to the first (largest) one's rows, so the model sees one input
+    # shape and traces once, but not beyond: a split smaller than a batch is predicted at its
+    # own size (40 images at 224x224 padded to 256 rows cost MiniVGGNet 9 s instead of ~1.5).
+    rows = min(step, len(split)) * views.view_count(tta)
     probs, labels, index = [], [], []
     with ThreadPoolExecutor(max_workers=1) as loader, \
             Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -136,7 +136,7 @@ def predict_split(model, split, transform, batch_size: int = 256, tta: str | Non
             if i + 1 < len(chunks):
                 pending = loader.submit(_load_kept, split, chunks[i + 1], transform, tta)
             if len(x):
-                p = np.asarray(predict_batch(model, x, max(rows, len(x))), dtype=np.float64)
+                p = np.asarray(predict_batch(model, x, rows), dtype=np.float64)
                 probs.append(views.mean_over_views(p, tta))
                 labels.append(y)
                 index.append(kept)

@@ -25,11 +25,10 @@ class SavedModel(ExportedModel):
     format = FORMAT.key
 
     def __init__(self, path: Path, device: str = "auto"):
-        from zoo.backend import prefer_onednn, quiet_native_logs
+        from zoo.backend import quiet_native_logs
 
         require(FORMAT.runtime_packages, "running a SavedModel")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        prefer_onednn()
         with quiet_native_logs():
             import tensorflow as tf
 
