@@ -190,7 +190,7 @@ def best_model(run: RunDir, advice: str):
 def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
                  inputs: Inputs | None = None,
                  extra: dict | None = None, console=None, page: bool | dict = True,
-                 tta: str | None = None) -> dict:
+                 tta: str | None = None, model=None) -> dict:
     """Evaluate the best model of a run and write metrics.json, the report, the confusion
     matrix and the list of skipped files into it.
 
@@ -206,6 +206,8 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         tta: test-time augmentation, `"flip"` or `"crops"` (`zoo.tta`): the metrics, the
             report and its page are of the mean probabilities over each image's views;
             metrics.json records it as `tta`. Defaults to `None` (none).
+        model: a model in memory with the weights of the run's model.keras (`zoo train`,
+            whose last epoch was the best); otherwise model.keras is loaded.
     Returns:
         The metrics written to metrics.json.
     """
@@ -223,7 +225,7 @@ def evaluate_run(run_dir, dataset: str | None = None, split: str = "test",
         extra = {k: saved.get(k) for k in ("epochs", "train_seconds", "images_per_second",
                                            "stopped", "model", "class_weight")}
         extra["dataset"] = inputs.splits.name
-    model = best_model(run, "try a lower --lr")
+    model = model if model is not None else best_model(run, "try a lower --lr")
     which, chosen = inputs.splits.eval_split(split)
     probs, y, index = predict_split(model, chosen, inputs.eval_transform, tta=tta)
     skipped = {**run.read_skipped(), **inputs.skipped_files()}

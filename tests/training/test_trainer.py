@@ -68,6 +68,31 @@ def test_one_epoch_run_writes_every_file(zoo_cli, tmp_path):
     assert "accuracy" in result.out  # the terminal table
 
 
+def test_the_final_evaluation_loads_model_keras_only_when_the_weights_differ(tmp_path,
+                                                                              monkeypatch):
+    import zoo.evaluation
+    from zoo.evaluation import evaluate_run
+    from zoo.training.trainer import train
+
+    loads, load = [], zoo.evaluation.load_model
+    monkeypatch.setattr(zoo.evaluation, "load_model",
+                        lambda *args, **kwargs: loads.append(args[0]) or load(*args, **kwargs))
+    flags = {"model": "lenet", "dataset": "digits", "epochs": 1, "limit": 200,
+             "output": str(tmp_path)}
+    run = train(resolve(None, {**flags, "name": "last"}))
+    assert loads == []  # its one epoch was the best: model.keras holds the weights in memory
+    trained = json.loads((run / "metrics.json").read_text())
+    loaded = evaluate_run(run)
+    assert loads == [run / "model.keras"]
+    assert loaded["loss"] == pytest.approx(trained["loss"], rel=1e-5)
+    assert loaded["accuracy"] == trained["accuracy"]
+    # lr 1e-30 freezes the weights: val_loss improves at epoch 1 and never again, so at the
+    # end the weights in memory are epoch 2's and the evaluation loads epoch 1's model.keras
+    frozen = train(resolve(None, {**flags, "epochs": 2, "lr": 1e-30, "optimizer": "sgd",
+                                  "momentum": 0.0, "monitor": "val_loss", "name": "frozen"}))
+    assert loads[1:] == [frozen / "model.keras"]
+
+
 @needs_graphviz
 def test_run_has_model_graph(zoo_cli, tmp_path):
     zoo_cli("train", "--model", "shallownet", "--dataset", "digits", "--epochs", "1",

@@ -227,6 +227,16 @@ class BestModel(_EpochWriter, Resumable):
         self.mode = MODE[monitor]
         self.best = (restore or {}).get("best")
         self.saved_epoch = None  # the epoch whose model model.keras holds, from this process
+        self.ended_epoch = None  # the last epoch that ended in this process, NaN or not
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ended_epoch = epoch + 1
+        super().on_epoch_end(epoch, logs)
+
+    def holds_best(self) -> bool:
+        """Whether the model's weights now are those model.keras holds: its last epoch was
+        the best, saved by this process (not after a NaN, whose epoch writes nothing)."""
+        return self.saved_epoch is not None and self.saved_epoch == self.ended_epoch
 
     def _improved(self, value) -> bool:
         if value is None or not math.isfinite(value):
