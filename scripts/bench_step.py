@@ -9,9 +9,8 @@
 `model.fit` on random float32 arrays of 32x32x3 (`--size` sets the side; `--images` of them a
 window, batch 64, no validation, no callbacks), after a tracing pass, `--windows` times. Per
 window it prints images per wall second and images per CPU-second of this process (user +
-system): on a
-shared or preempted machine the wall rate halves when a core is taken, the CPU-second rate
-does not, so it is the steadier figure for comparing two settings of the step.
+system): on a shared or preempted machine the wall rate halves when a core is taken, the
+CPU-second rate does not, so it is the steadier figure for comparing two settings of the step.
 
 `--keras-bn` trains with Keras' own batch normalisation arithmetic instead of zoo's fused
 TensorFlow kernel (`zoo.models.layers.BatchNormalization`); `--jit` compiles with XLA.
