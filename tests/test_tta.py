@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from zoo import tta
 from zoo.card import ModelCard
@@ -136,3 +137,26 @@ def test_evaluate_and_predict_take_tta_and_metrics_json_records_it(zoo_cli, trai
     assert result.code == 0, result.err
     row = json.loads(result.out)
     assert row["tta"] == "crops" and len(row["predictions"]) == 5
+
+
+def test_train_tta_evaluates_the_best_model_over_the_mirrors_and_flip_trains_on_them(
+        zoo_cli, tmp_path):
+    from zoo.evaluation import evaluate_run
+
+    result = zoo_cli("train", "--model", "shallownet", "--dataset", "digits", "--epochs", "1",
+                     "--limit", "200", "--flip", "--tta", "flip", "--no-report", "--output",
+                     tmp_path, "--name", "run")
+    assert result.code == 0, result.err
+    run = tmp_path / "run"
+    assert "test: 200 images, flip TTA" in result.out
+    trained = json.loads((run / "metrics.json").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert trained["tta"] == "flip" and config["tta"] == "flip" and config["flip"] is True
+    again = evaluate_run(run, tta="flip", page=False)
+    assert again["loss"] == pytest.approx(trained["loss"], rel=1e-5)
+    plain = evaluate_run(run, page=False)  # without the mirrors: other figures
+    assert plain["tta"] is None and plain["loss"] != pytest.approx(trained["loss"], rel=1e-5)
+    # flips move pixels only: a box run takes --flip but evaluates without --tta
+    result = zoo_cli("train", "--task", "boxes", "--model", "lenet5", "--dataset",
+                     "boxes:x.csv", "--tta", "crops")
+    assert result.code == 2 and "--tta does not work with --task boxes" in result.err

@@ -18,6 +18,7 @@ EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")  # what `zoo export` writes
 # onnxruntime and the LiteRT interpreter
 BENCHMARK_FORMATS = ("keras", "onnx", "tflite")
 DISTRIBUTE_MODES = ("none", "data-parallel")
+TTA_MODES = ("flip", "crops")  # test-time augmentation's views (zoo.tta)
 # The metrics that can pick the best model, and which way is better (Keras' `mode`); the IoU
 # ones are of `--task boxes` (zoo.boxes), the accuracy ones of classifiers.
 MONITOR_MODE = {"val_loss": "min", "val_accuracy": "max", "loss": "min", "accuracy": "max",

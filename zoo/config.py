@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.choices import DISTRIBUTE_MODES, MONITORS, PRECISIONS, parse_image_size
+from zoo.choices import DISTRIBUTE_MODES, MONITORS, PRECISIONS, TTA_MODES, parse_image_size
 from zoo.errors import ZooError
 
 
@@ -80,6 +80,8 @@ FIELDS: tuple[Field, ...] = (
           "sample: few-shot sets)", "data", metavar="N"),
     Field("augment", bool, False, "augment on the fly (flips, shifts, rotation, zoom, tuned per "
           "dataset)", "data"),
+    Field("flip", bool, False, "mirror half of the training images at random (alone, or added "
+          "to --augment's preset): for classes that a mirror keeps", "data"),
     Field("mixup", float, 0.0, "MixUp (Zhang et al. 2018): blend each training batch with "
           "itself reversed, weight ~ Beta(ALPHA, ALPHA), labels alike (0: off; 0.2 is usual)",
           "data", metavar="ALPHA"),
@@ -164,6 +166,9 @@ FIELDS: tuple[Field, ...] = (
     Field("report", bool, True, "write the report page, RUN_DIR/report.html, at the end "
           "(--no-report skips it, for short or many runs; `zoo report RUN` writes it later)",
           "run"),
+    Field("tta", str, None, "test-time augmentation of the final evaluation: the mean over "
+          "each image and its mirror (flip) or its ten crops (crops); `zoo evaluate --tta` "
+          "does it later", "run", choices=TTA_MODES),
     Field("steps_per_execution", int, 0, "training steps per compiled call; 0: auto (8, or 1 "
           "under torch, which allows no other)", "run", metavar="N"),
     # distribution (where each process joins a cluster is given by flags, not saved)
@@ -395,7 +400,7 @@ def _validate_recipe(config: Config) -> None:
 # issue 19, --task boxes: what a box run cannot do yet, each refused in one line
 _NOT_WITH_BOXES = (("mixup", 0.0, "--mixup"), ("cutmix", 0.0, "--cutmix"),
                    ("randaugment", None, "--randaugment"),
-                   ("random_erasing", 0.0, "--random-erasing"),
+                   ("random_erasing", 0.0, "--random-erasing"), ("tta", None, "--tta"),
                    ("class_weight", None, "--class-weight"), ("sampler", "shuffle", "--sampler"),
                    ("distribute", "none", "--distribute"), ("lr", AUTO, None))
 

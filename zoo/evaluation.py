@@ -90,7 +90,8 @@ def print_summary(metrics: dict, console,
                   scores: tuple[str, ...] = ("accuracy", "top5_accuracy", "loss")) -> None:
     """The evaluation's table: its `scores` that metrics.json holds (a classifier's by
     default; a box run gives its IoU ones), then the training's epochs, time and speed."""
-    table = Table(title=f"{metrics.get('split', 'test')}: {metrics['images']} images",
+    views = f", {metrics['tta']} TTA" if metrics.get("tta") else ""
+    table = Table(title=f"{metrics.get('split', 'test')}: {metrics['images']} images{views}",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -65,6 +65,8 @@ def prepare(config: Config, mean: tuple[float, ...] | None = None,
                   mode=preprocessing or spec.preprocessing,
                   mean=tuple(mean) if mean else None)
     augment = splits.augmentation if config.augment else None
+    if config.flip:
+        augment = {**(augment or {}), "flip": True}
     weights = None
     if config.get("class_weight"):
         weights = class_weights(config.class_weight, splits.train.labels,

@@ -13,7 +13,9 @@ imported where it is used), so the commands can name `MODES`.
 
 from __future__ import annotations
 
-MODES = ("flip", "crops")
+from zoo.choices import TTA_MODES
+
+MODES = TTA_MODES
 CROP_FRACTION = 0.875  # the model's side over the resized image's: 224 of 256
 
 

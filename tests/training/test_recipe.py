@@ -137,6 +137,8 @@ RESUME_CASES = {
     "accumulate": {"accumulate": 2},
     # both stateless but for the optimizer's step count, which the schedule reads
     "clip_norm-onecycle": {"clip_norm": 0.05, "lr_schedule": "onecycle", "lr": 0.1},
+    # mirrors drawn per (seed, epoch, batch) like --augment's
+    "flip": {"flip": True},
 }
 
 

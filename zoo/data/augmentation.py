@@ -19,6 +19,12 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, rotation=0.0, sh
     """
     import cv2
 
+    if not (rotation or shift or zoom):  # flips alone: no warp, the same draws
+        out = images.copy()
+        for i in range(len(images)):
+            if flip and rng.random() < 0.5:
+                out[i] = images[i, :, ::-1]
+        return out
     out = np.empty_like(images)
     height, width = images.shape[1:3]
     centre = (width / 2, height / 2)

@@ -414,7 +414,7 @@ def _evaluate(run: RunDir, config: Config, inputs: Inputs, monitor: str, fit: Fi
                  and not dist.parallel)
     with distribution.local():
         evaluate_run(run, inputs=inputs, extra=extra, console=console, page=config.report,
-                     model=fit.best.model if in_memory else None)
+                     tta=config.tta, model=fit.best.model if in_memory else None)
 
 
 def _callbacks(state: TrainingState, config: Config, inputs: Inputs, monitor: str,
