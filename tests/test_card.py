@@ -154,3 +154,10 @@ def test_every_imagenet_models_card_prepares_as_its_preprocess_input():
         expected = keras_module.preprocess_input(pixels.astype(np.float32))
         card = ModelCard.imagenet(name, spec.input_shape, spec.preprocessing)
         np.testing.assert_array_equal(card.prepare(pixels), expected, err_msg=name)
+
+
+def test_a_model_zoo_trained_crops_photos_to_its_shape_others_resize_them():
+    run_card = ModelCard(("cat", "dog"), (64, 64, 3), dataset="folder:photos")
+    assert run_card.crops and ModelCard(("0",), (8, 8, 1), dataset="digits").crops
+    assert not ModelCard.imagenet("vgg16", (224, 224, 3), "caffe").crops
+    assert not ModelCard.numbered(3, (32, 32, 3)).crops  # a bare .keras file: Keras' resize

@@ -94,6 +94,14 @@ class ModelCard:
     def replace(self, **changes) -> ModelCard:
         return replace(self, **changes)
 
+    @property
+    def crops(self) -> bool:
+        """How an image of another shape meets the model by default: `True` for a model zoo
+        trained (the shorter side resized, the centre cut, as `zoo train` and `zoo evaluate`
+        bring a folder's images to it), `False` for an ImageNet model or a card of unknown
+        origin (a plain resize, Keras' `load_img(path, target_size=...)`)."""
+        return self.dataset not in (None, "imagenet")
+
     # -- the JSON form --------------------------------------------------------------------
 
     def to_json(self) -> dict:

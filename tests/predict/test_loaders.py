@@ -99,23 +99,32 @@ def test_a_trained_run_predicts_with_its_own_labels(zoo_cli, tmp_path):
 # -- runs, checkpoints and bare model files ---------------------------------------------------
 
 
-@pytest.mark.parametrize("crop", [False, True])
+@pytest.mark.parametrize("crop", [None, False, True])
 def test_a_checkpoint_predicts_with_its_runs_labels_and_preprocessing(zoo_cli, predict_run,
-                                                                       crop):
+                                                                       crop, monkeypatch):
+    import zoo.predict.loop
+
+    crops, read = [], zoo.predict.loop.read_images
+    monkeypatch.setattr(zoo.predict.loop, "read_images", lambda paths, shape, crop=False:
+                        crops.append(crop) or read(paths, shape, crop))
     run, model = predict_run
     checkpoint = run.epoch_model(1)
+    flags = {None: [], False: ["--no-crop"], True: ["--crop"]}[crop]
     result = zoo_cli("predict", "--image", *photos(), "--model", checkpoint, "--json",
-                     "--top", "3", *(["--crop"] if crop else []))
+                     "--top", "3", *flags)
     assert result.code == 0, result.err
     assert result.err == ""
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert [line["model"] for line in lines] == ["run/checkpoint/epoch-0001.keras"] * 2
-    expected = small_reference(model, photos(), lambda x: x - np.array(MEAN, "float32"), crop)
+    # a run's model meets a photo as its training and evaluation did (crop) unless told
+    centre = crop is not False
+    assert crops == [centre]
+    expected = small_reference(model, photos(), lambda x: x - np.array(MEAN, "float32"), centre)
     for line, probs in zip(lines, expected, strict=True):
         assert {p["label"] for p in line["predictions"]} == set(NAMES)
         assert all(p["label"] == NAMES[p["index"]] for p in line["predictions"])
         np.testing.assert_allclose(probabilities(line), probs, rtol=1e-4, atol=1e-6)
-    scaled = small_reference(model, photos(), lambda x: x / 255.0, crop)
+    scaled = small_reference(model, photos(), lambda x: x / 255.0, centre)
     assert np.abs(scaled - expected).max() > 1e-3  # the preprocessing matters to this model
 
 

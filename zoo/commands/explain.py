@@ -8,6 +8,7 @@ model saw it | the heat map | the map over the image, the top classes in the tit
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -42,8 +43,10 @@ def add_parser(sub) -> None:
                    help="how many of the top classes the title and the JSON show")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
-    p.add_argument("--crop", action="store_true",
-                   help="resize the shorter side and centre-crop instead of a plain resize")
+    p.add_argument("--crop", action=argparse.BooleanOptionalAction,
+                   help="resize the shorter side and centre-crop (--crop) or resize to the "
+                   "model's size (--no-crop); default: as the model was trained (crop for a "
+                   "run of 'zoo train', a plain resize for an ImageNet model or a bare file)")
     p.set_defaults(func=run)
 
 
@@ -126,10 +129,11 @@ def _explain(predictor, explainer, paths, wanted, args):
     from zoo.predict.loop import Skipped, read_images
 
     card, names = predictor.card, _MapNames(Path(args.output))
+    crop = card.crops if args.crop is None else args.crop
     for start in range(0, len(paths), args.batch_size):
         ready = []
         for item in read_images(paths[start : start + args.batch_size], card.input_shape,
-                                args.crop):
+                                crop):
             if isinstance(item, Skipped):
                 yield f"{item.image}: {item.reason}"
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -26,8 +27,10 @@ def add_parser(sub) -> None:
     p.add_argument("--output", metavar="DIR", help="write annotated copies of the images here")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
-    p.add_argument("--crop", action="store_true",
-                   help="resize the shorter side and centre-crop instead of a plain resize")
+    p.add_argument("--crop", action=argparse.BooleanOptionalAction,
+                   help="resize the shorter side and centre-crop (--crop) or resize to the "
+                   "model's size (--no-crop); default: as the model was trained (crop for a "
+                   "run of 'zoo train', a plain resize for an ImageNet model or a bare file)")
     p.add_argument("--tta", choices=TTA_MODES,
                    help="test-time augmentation: the mean of the softmax over each image and "
                    "its mirror (flip), or over Krizhevsky's ten crops of the image loaded at "
@@ -54,7 +57,8 @@ def run(args) -> int:
 
     with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("classifying", total=len(paths))
-        for item in predict_images(predictor, paths, args.batch_size, args.top, args.crop,
+        crop = predictor.card.crops if args.crop is None else args.crop
+        for item in predict_images(predictor, paths, args.batch_size, args.top, crop,
                                    args.output, tta=args.tta):
             if isinstance(item, Skipped):  # report, skip, go on
                 skipped += 1
@@ -73,7 +77,7 @@ def _predict_boxes(args, paths, predictor, out) -> int:
     from zoo.boxes.predict import predict_box_images, show_box_prediction
     from zoo.predict.loop import Skipped
 
-    if args.tta or args.crop:
+    if args.tta or args.crop is not None:
         from zoo.errors import ZooError
 
         raise ZooError("--tta and --crop are for classifiers; a boxes model letter-boxes each "
