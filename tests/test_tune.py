@@ -84,8 +84,21 @@ class PruneTrial(optuna.pruners.BasePruner):
                                                    "[0, 1)"),
     ({"lr": 0.1}, "lr: give a range"),
     ({"output": ["a", "b"]}, "output is not tuned"),
+    ({**SPACE, "fixed": {"val_splt": 0.2}}, "unknown setting 'val_splt' (did you mean "
+                                            "val_split?)"),
+    ({**SPACE, "fixed": 0.1}, "fixed: expected a mapping of settings to values"),
+    ({**SPACE, "fixed": {"lr": 0.1}}, "lr is both searched and fixed"),
+    ({"fixed": {"val_split": 0.2}}, "nothing to search"),
+    ({**SPACE, "fixed": {"val_split": 1.5}}, "with fixed {'val_split': 1.5}: val_split must be "
+                                             "in [0, 1)"),
+    ({**SPACE, "fixed": {"monitor": "accuracy"}}, "monitor accuracy with val_split 0.1: a "
+                                                  "search compares trials on held-out images"),
+    ({**SPACE, "fixed": {"val_split": 0}}, "monitor val_accuracy with val_split 0: a search "
+                                           "compares trials on held-out images"),
 ], ids=["unknown", "low-above-high", "log-from-zero", "choice", "int-range", "range-of-str",
-        "refused-by-config", "scalar", "output"])
+        "refused-by-config", "scalar", "output", "fixed-unknown", "fixed-not-a-mapping",
+        "fixed-and-searched", "only-fixed", "fixed-refused", "training-monitor",
+        "no-held-out-split"])
 def test_a_bad_space_is_one_line_before_anything_trains(zoo_cli, tmp_path, space, needle):
     base = write_yaml(tmp_path / "base.yaml", BASE)
     bad = write_yaml(tmp_path / "space.yaml", space)
@@ -110,6 +123,22 @@ def test_a_good_space_reads_as_ranges_and_choices(tmp_path):
     with pytest.raises(ZooError, match="epochs: 0 is refused"):
         check_space({"epochs": Param("epochs", low=0, high=3)}, resolve(tmp_path / "base.yaml"),
                     path)
+
+
+def test_fixed_settings_replace_the_base_configs_unsearched(tmp_path):
+    from zoo.tune import read_space, study_base
+
+    preset = write_yaml(tmp_path / "base.yaml", {**BASE, "val_split": 0, "monitor": "accuracy"})
+    path = write_yaml(tmp_path / "space.yaml", {
+        **SPACE, "fixed": {"val_split": 0.2, "monitor": "val_loss"}})
+    space, fixed = read_space(path)
+    assert list(space) == ["lr", "weight_decay"] and fixed == {"val_split": 0.2,
+                                                               "monitor": "val_loss"}
+    base = study_base(preset, fixed)
+    assert (base.val_split, base.monitor, base.model, base.epochs) == (0.2, "val_loss",
+                                                                       "shallownet", 2)
+    with pytest.raises(ZooError, match="a search compares trials on held-out images"):
+        study_base(preset, {})  # the preset as it is: trained on all its data
 
 
 def test_the_sampler_draws_trial_k_from_the_seed_and_k():

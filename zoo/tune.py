@@ -71,6 +71,7 @@ IMPORTANCES_PNG = "importances.png"
 ASK_LOCK = ".ask.lock"  # held by one process of this machine while it counts and asks
 
 RANGE_KEYS = ("low", "high", "log", "step")
+FIXED = "fixed"  # the space file's mapping of unsearched settings (`read_space`)
 NOT_TUNED = {"output": "the trials go into the study's folder",
              "name": "each trial is named trial-NNNN"}
 DIRECTION = {monitor: f"{mode}imize" for monitor, mode in MONITOR_MODE.items()}  # Optuna's
@@ -127,15 +128,23 @@ class Param:
 
 
 def load_space(path: str | Path) -> dict[str, Param]:
+    """The searched settings of a space file (`read_space`)."""
+    return read_space(path)[0]
+
+
+def read_space(path: str | Path) -> tuple[dict[str, Param], dict]:
     """Read a search space: a YAML mapping of `zoo.config.FIELDS` keys to a range
     (`{low: 1.0e-4, high: 0.3, log: true}`, `{low: 16, high: 128, step: 16}`) or a list
-    of choices (`[sgd, adamw]`).
+    of choices (`[sgd, adamw]`), and optionally `fixed:`, a mapping of settings every trial
+    takes instead of the base config's, unsearched (`{val_split: 0.1, monitor:
+    val_accuracy}`: a preset trained on all of its data, searched with a held-out split).
 
     Args:
         path: the YAML file.
 
     Returns:
-        `{setting: Param}`, in the file's order.
+        `({setting: Param}, {setting: value})`: the searched settings in the file's order,
+        and the fixed ones.
 
     Raises:
         ZooError: in one line, for an unknown setting (with a did-you-mean), a bad range
@@ -156,7 +165,11 @@ def load_space(path: str | Path) -> dict[str, Param]:
     if not isinstance(data, dict) or not data:
         raise ZooError(f"{path}: expected a mapping of settings to ranges or lists of choices, "
                        "e.g. 'lr: {low: 1.0e-4, high: 0.3, log: true}'")
-    unknown = [k for k in data if k not in FIELDS_BY_NAME]
+    fixed = data.pop(FIXED, None) or {}
+    if not isinstance(fixed, dict):
+        raise ZooError(f"{path}: {FIXED}: expected a mapping of settings to values, e.g. "
+                       "'fixed: {val_split: 0.1}'")
+    unknown = [k for k in [*data, *fixed] if k not in FIELDS_BY_NAME]
     if unknown:
         import difflib
 
@@ -165,11 +178,35 @@ def load_space(path: str | Path) -> dict[str, Param]:
                        + (f" (did you mean {hint[0]}?)" if hint else "")
                        + "; a search space names settings of 'zoo train' (config keys)")
     space = {}
-    for name, spec in data.items():
+    for name in [*data, *fixed]:
         if name in NOT_TUNED:
             raise ZooError(f"{path}: {name} is not tuned ({NOT_TUNED[name]})")
+        if name in data and name in fixed:
+            raise ZooError(f"{path}: {name} is both searched and fixed")
+    if not data:
+        raise ZooError(f"{path}: nothing to search: name a setting with a range or a list of "
+                       "choices beside fixed:")
+    for name, spec in data.items():
         space[name] = _param(name, spec, f"{path}: {name}")
-    return space
+    return space, fixed
+
+
+def study_base(base_config_path: str | Path, fixed: dict) -> Config:
+    """The base config with the space's fixed settings, refused in one line unless it
+    compares trials on held-out images: a study that ranked them by a training figure would
+    pick the one that overfits."""
+    base = resolve(base_config_path)
+    try:
+        base = resolve(base_config_path, fixed) if fixed else base
+    except ZooError as exc:
+        raise ZooError(f"{base_config_path} with {FIXED} {fixed}: {exc}") from None
+    if not base.monitor.startswith("val_") or base.val_split == 0:
+        raise ZooError(f"{base_config_path}: monitor {base.monitor} with val_split "
+                       f"{base.val_split:g}: a search compares trials on held-out images; "
+                       f"monitor val_accuracy or val_loss with val_split above 0 (in the "
+                       f"config, or the space's '{FIXED}: {{val_split: 0.1, monitor: "
+                       f"val_accuracy}}')")
+    return base
 
 
 def _param(name: str, spec: Any, where: str) -> Param:
@@ -298,8 +335,8 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
             stopped on `MAX_FAILED_IN_A_ROW` failed trials in a row, or when the study
             reached `trials` without a complete trial (no best.yaml).
     """
-    space = load_space(space_path)
-    base = resolve(base_config_path)
+    space, fixed = read_space(space_path)
+    base = study_base(base_config_path, fixed)
     check_space(space, base, space_path)
     if trials < 1:
         raise ZooError(f"--trials must be at least 1; got {trials}")
