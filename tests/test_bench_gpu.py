@@ -58,10 +58,12 @@ def test_tiny_run_reports_every_part(tmp_path):
         assert part["gpu_whole"]["util_median"] == 37 and part["gpu_whole"]["util_p10"] == 37
         assert part["gpu_whole"]["memory_mib_max"] == 512 and part["gpu_whole"]["samples"] > 1
     fast = report["parts"]["fast_preset"]
-    assert fast["accuracy_key"] == "val_accuracy" and 0 < fast["best_accuracy"] <= 1
+    # the preset holds out no validation images: its final test accuracy is the figure
+    assert fast["accuracy_key"] == "test_accuracy"
+    assert fast["best_accuracy"] == fast["test_accuracy"] and 0 < fast["best_accuracy"] <= 1
     assert fast["epochs_done"] == 2 and len(fast["epoch_seconds"]) == 2
-    if fast["time_to_target_s"] is not None:  # reached: within the process, at its epoch
-        assert 0 < fast["time_to_target_s"] < fast["wall_s"]
+    if fast["time_to_target_s"] is not None:  # reached: at the end of the process
+        assert fast["time_to_target_s"] == fast["wall_s"]
         assert fast["epoch_to_target"] in (1, 2)
     assert report["parts"]["memory_plain"]["backend"] == "jax"
     assert report["parts"]["folder_plain_16"]["format"] in ("tf", "grain")

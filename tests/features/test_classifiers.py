@@ -104,7 +104,8 @@ def test_predict_through_a_classic_baseline(zoo_cli, tmp_path):
     import joblib
 
     pipeline = joblib.load(run.classifier_file)
-    x = np.stack([load_image(p, (32, 32, 3)) for p in images])
+    # a run's model meets a photo as its training did: the centre crop (zoo predict's default)
+    x = np.stack([load_image(p, (32, 32, 3), crop=True) for p in images])
     expected = pipeline.predict_proba(CLASSIC["pixels"](x))
     # the same pipeline on the same features of the same 3 images: only the order of its sums
     # may differ, by a few float32 roundings (6e-8 each) at most; rtol 1e-6 bounds that and is
