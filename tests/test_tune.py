@@ -23,7 +23,7 @@ import yaml
 from zoo.config import resolve
 from zoo.errors import ZooError
 from zoo.runs import scan
-from zoo.tune import Param, TrialSeededTPE, check_space, load_space
+from zoo.tune import Param, TrialSeededTPE, check_space, read_space
 
 BASE = {"model": "shallownet", "dataset": "digits", "limit": 100, "epochs": 2,
         "batch_size": 32, "monitor": "val_accuracy"}
@@ -113,7 +113,8 @@ def test_a_good_space_reads_as_ranges_and_choices(tmp_path):
     path = write_yaml(tmp_path / "space.yaml", {
         **SPACE, "batch_size": [32, 64, 128], "optimizer": ["sgd", "adamw"],
         "epochs": {"low": 10, "high": 40, "step": 10}})
-    space = load_space(path)
+    space, fixed = read_space(path)
+    assert fixed == {}
     assert list(space) == ["lr", "weight_decay", "batch_size", "optimizer", "epochs"]
     assert space["lr"] == Param("lr", low=1e-3, high=0.3, log=True)
     assert space["weight_decay"] == Param("weight_decay", low=0.0, high=1e-3)

@@ -1,7 +1,8 @@
 """`zoo tune`: hyper-parameter search with Optuna, each trial a zoo run.
 
     run_study(BASE.yaml, SPACE.yaml, trials=N)
-        load_space, check_space (every low, high and choice resolved with the base config)
+        read_space, study_base (the base with the space's fixed settings, held out),
+        check_space (every low, high and choice resolved with the base config)
         -> the study: Optuna's TPE sampler and median pruner, in a database
            (STUDY/study.log, Optuna's journal file, or --storage URL: PostgreSQL, SQLite)
         -> trials until N are complete or pruned: each resolves the base config with the
@@ -125,11 +126,6 @@ class Param:
         if self.choices is not None:
             return {"choices": list(self.choices)}
         return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
-
-
-def load_space(path: str | Path) -> dict[str, Param]:
-    """The searched settings of a space file (`read_space`)."""
-    return read_space(path)[0]
 
 
 def read_space(path: str | Path) -> tuple[dict[str, Param], dict]:
@@ -281,7 +277,7 @@ def check_space(space: dict[str, Param], base: Config, where: str | Path) -> Non
     base's values) must validate, as `zoo train` would validate it.
 
     Args:
-        space: what `load_space` read.
+        space: the searched settings `read_space` read.
         base: the resolved base configuration.
         where: the space file, named in the message.
     """
@@ -311,7 +307,7 @@ def run_study(base_config_path: str | Path, space_path: str | Path, trials: int 
 
     Args:
         base_config_path: the YAML config every trial starts from (`zoo train --config`).
-        space_path: the search space (`load_space`).
+        space_path: the search space (`read_space`).
         trials: complete and pruned trials to reach. Defaults to 20.
         timeout: seconds after which this process starts no new trial (the one in flight
             finishes). Defaults to no limit.

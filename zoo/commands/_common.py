@@ -100,6 +100,19 @@ def new_run_config(args):
     return resolve(config_file, flags)
 
 
+def add_crop_flag(p: argparse.ArgumentParser) -> None:
+    """`--crop` / `--no-crop` of the commands that read photos for a model (`crop_of`)."""
+    p.add_argument("--crop", action=argparse.BooleanOptionalAction,
+                   help="resize the shorter side and centre-crop (--crop) or resize to the "
+                   "model's size (--no-crop); default: as the model was trained (crop for a "
+                   "run of 'zoo train', a plain resize for an ImageNet model or a bare file)")
+
+
+def crop_of(args, card) -> bool:
+    """Whether the photos are centre-cropped: `--crop`/`--no-crop`, else the card's way."""
+    return card.crops if args.crop is None else args.crop
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The flags that name a registered model to build at some input (summary, plot)."""
     p.add_argument("--model", required=True, help="a registered name ('zoo models')")

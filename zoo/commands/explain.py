@@ -8,13 +8,12 @@ model saw it | the heat map | the map over the image, the top classes in the tit
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from zoo.choices import DEVICES
-from zoo.commands._common import Formatter, at_least, load_keras
+from zoo.commands._common import Formatter, add_crop_flag, at_least, crop_of, load_keras
 from zoo.errors import ZooError, ZooRuntimeError
 
 DEFAULT_OUTPUT = "output/explain"
@@ -43,10 +42,7 @@ def add_parser(sub) -> None:
                    help="how many of the top classes the title and the JSON show")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
-    p.add_argument("--crop", action=argparse.BooleanOptionalAction,
-                   help="resize the shorter side and centre-crop (--crop) or resize to the "
-                   "model's size (--no-crop); default: as the model was trained (crop for a "
-                   "run of 'zoo train', a plain resize for an ImageNet model or a bare file)")
+    add_crop_flag(p)
     p.set_defaults(func=run)
 
 
@@ -129,7 +125,7 @@ def _explain(predictor, explainer, paths, wanted, args):
     from zoo.predict.loop import Skipped, read_images
 
     card, names = predictor.card, _MapNames(Path(args.output))
-    crop = card.crops if args.crop is None else args.crop
+    crop = crop_of(args, card)
     for start in range(0, len(paths), args.batch_size):
         ready = []
         for item in read_images(paths[start : start + args.batch_size], card.input_shape,

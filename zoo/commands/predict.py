@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from zoo.choices import DEVICES
-from zoo.commands._common import Formatter, at_least, console
+from zoo.commands._common import Formatter, add_crop_flag, at_least, console, crop_of
 from zoo.errors import ZooRuntimeError
 from zoo.tta import MODES as TTA_MODES
 
@@ -27,10 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", metavar="DIR", help="write annotated copies of the images here")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
-    p.add_argument("--crop", action=argparse.BooleanOptionalAction,
-                   help="resize the shorter side and centre-crop (--crop) or resize to the "
-                   "model's size (--no-crop); default: as the model was trained (crop for a "
-                   "run of 'zoo train', a plain resize for an ImageNet model or a bare file)")
+    add_crop_flag(p)
     p.add_argument("--tta", choices=TTA_MODES,
                    help="test-time augmentation: the mean of the softmax over each image and "
                    "its mirror (flip), or over Krizhevsky's ten crops of the image loaded at "
@@ -57,9 +53,8 @@ def run(args) -> int:
 
     with Progress(console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("classifying", total=len(paths))
-        crop = predictor.card.crops if args.crop is None else args.crop
-        for item in predict_images(predictor, paths, args.batch_size, args.top, crop,
-                                   args.output, tta=args.tta):
+        for item in predict_images(predictor, paths, args.batch_size, args.top,
+                                   crop_of(args, predictor.card), args.output, tta=args.tta):
             if isinstance(item, Skipped):  # report, skip, go on
                 skipped += 1
                 print(f"zoo: warning: skipped {item.image}: {item.reason}", file=sys.stderr)
